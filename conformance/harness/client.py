@@ -1,0 +1,447 @@
+"""The one door to the network. Only this module imports httpx.
+
+Every call returns an :class:`Exchange` and never raises on an HTTP status: the request (redacted
+headers, body), the response (status, redacted headers, raw body bytes), for streams the raw byte
+transcript with arrival times and the strict SSE parse, and timings (time to headers, to the first
+body byte, to the first content delta — set by the protocol layer — and in total).
+
+Timeouts: ``connect``; ``read`` (time to the response headers, and between reads of a
+non-stream body); ``stream idle`` (maximum silence between bytes of a streamed body); ``total``
+(wall-clock limit for the whole exchange, checked between reads; async requests are cancelled
+at the limit). A timeout or transport failure raises :class:`EndpointTimeout` /
+:class:`TransportError` (harness errors → Allure "broken") after the partial exchange has been
+recorded.
+
+No automatic retries. API keys are sent as ``Authorization: Bearer`` (or ``x-api-key`` when the
+caller asks for it) and are redacted from everything recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json as jsonlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from conformance import __version__
+from conformance.harness.failures import EndpointTimeout, HarnessError, TransportError
+from conformance.harness.redaction import redact, redact_bytes, redact_headers, redact_url
+from conformance.harness.sse import SSEParser
+
+USER_AGENT = f"llm-endpoint-conformance/{__version__}"
+_seq = itertools.count(1)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One recorded HTTP exchange. Headers and URL are redacted at construction."""
+
+    seq: int
+    method: str
+    url: str
+    request_headers: list[tuple[str, str]]
+    request_body: bytes | None
+    stream: bool
+    started_at: float  # wall clock (epoch seconds)
+    status: int | None = None
+    reason: str = ""
+    http_version: str = ""
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    chunk_times: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes)
+    sse: SSEParser | None = None
+    ttfb_s: float | None = None  # response headers received
+    first_byte_s: float | None = None  # first body byte
+    first_content_s: float | None = None  # first content-bearing delta (set by the protocol layer)
+    total_s: float | None = None
+    error: str | None = None  # transport or timeout failure, if the exchange did not complete
+    truncated: bool = False  # the body exceeded the size limit and was cut
+
+    # -- request ---------------------------------------------------------------------------
+    @property
+    def request_json(self) -> Any:
+        if self.request_body is None:
+            return None
+        try:
+            return jsonlib.loads(self.request_body)
+        except ValueError:
+            return None
+
+    @property
+    def path(self) -> str:
+        rest = self.url.split("://", 1)[-1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+    # -- response --------------------------------------------------------------------------
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for key, value in self.response_headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ('' when absent)."""
+        value = self.header("content-type") or ""
+        return value.split(";", 1)[0].strip().lower()
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ``ValueError`` when it is not JSON."""
+        return jsonlib.loads(self.body)
+
+    def json_or_none(self) -> Any:
+        try:
+            return self.json()
+        except ValueError:
+            return None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def summary(self) -> str:
+        kind = "stream" if self.stream else "json"
+        status = self.status if self.status is not None else "no response"
+        events = f", {len(self.sse.events)} events" if self.sse is not None else ""
+        took = f", {self.total_s:.2f}s" if self.total_s is not None else ""
+        err = f", error: {self.error}" if self.error else ""
+        return f"{self.method} {self.path} → {status} ({kind}, {len(self.body)} bytes{events}{took}{err})"
+
+    def as_record(self) -> dict[str, Any]:
+        """A JSON-able, redacted record of the request and the response metadata."""
+        body: Any
+        if self.request_body is None:
+            body = None
+        else:
+            parsed = self.request_json
+            body = parsed if parsed is not None else redact(self.request_body.decode("utf-8", "replace"))[:4000]
+        return {
+            "seq": self.seq,
+            "request": {
+                "method": self.method,
+                "url": self.url,
+                "headers": dict(self.request_headers),
+                "body": _redact_json(body),
+            },
+            "response": {
+                "status": self.status,
+                "reason": self.reason,
+                "http_version": self.http_version,
+                "headers": dict(self.response_headers),
+                "bytes": len(self.body),
+                "truncated": self.truncated,
+            },
+            "timings_s": {
+                "headers": self.ttfb_s,
+                "first_byte": self.first_byte_s,
+                "first_content_delta": self.first_content_s,
+                "total": self.total_s,
+                "chunks": len(self.chunk_times),
+            },
+            "error": self.error,
+        }
+
+    def redacted_body(self) -> bytes:
+        return redact_bytes(self.body)
+
+
+def _redact_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_json(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect_s: float = 10.0
+    read_s: float = 120.0
+    stream_idle_s: float = 60.0
+    total_s: float = 120.0
+
+    def httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect_s, read=self.read_s, write=self.read_s, pool=self.total_s)
+
+
+ExchangeHook = Callable[[Exchange], None]
+
+
+class Client:
+    """Sync and async HTTP to one endpoint. Tests never build their own clients."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeouts: Timeouts = Timeouts(),
+        max_body_bytes: int = 16 * 1024 * 1024,
+        max_concurrency: int = 8,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        on_exchange: ExchangeHook | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeouts = timeouts
+        self.max_body_bytes = max_body_bytes
+        self.max_concurrency = max_concurrency
+        self._transport = transport
+        self._async_transport = async_transport
+        self._sync: httpx.Client | None = None
+        self._async: httpx.AsyncClient | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self.on_exchange = on_exchange
+        # (exchange, note) since the last reset: the plugin resets it per test and attaches it.
+        self.log: list[tuple[Exchange, str]] = []
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _headers(self, headers: Mapping[str, str] | None, auth: str | None) -> dict[str, str]:
+        out = {"user-agent": USER_AGENT, "accept": "application/json, text/event-stream"}
+        if self._api_key and auth:
+            if auth == "x-api-key":
+                out["x-api-key"] = self._api_key
+            else:
+                out["authorization"] = f"Bearer {self._api_key}"
+        if headers:
+            out.update({k.lower(): v for k, v in headers.items()})
+        return out
+
+    def _build(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        auth: str | None,
+    ) -> tuple[str, dict[str, str], bytes | None]:
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+        hdrs = self._headers(headers, auth)
+        body: bytes | None = None
+        if json is not None and content is not None:
+            raise HarnessError("pass either json= or content=, not both")
+        if json is not None:
+            body = jsonlib.dumps(json, ensure_ascii=False).encode("utf-8")
+            hdrs.setdefault("content-type", "application/json")
+        elif content is not None:
+            body = content.encode("utf-8") if isinstance(content, str) else content
+        return url, hdrs, body
+
+    def _new_exchange(self, method: str, url: str, hdrs: dict[str, str], body: bytes | None, stream: bool) -> Exchange:
+        return Exchange(
+            seq=next(_seq),
+            method=method,
+            url=redact_url(url),
+            request_headers=redact_headers(hdrs),
+            request_body=body,
+            stream=stream,
+            started_at=time.time(),
+        )
+
+    def _on_headers(self, ex: Exchange, response: httpx.Response, t0: float) -> None:
+        ex.ttfb_s = time.monotonic() - t0
+        ex.status = response.status_code
+        ex.reason = response.reason_phrase
+        ex.http_version = response.http_version
+        ex.response_headers = redact_headers(response.headers.multi_items())
+        if ex.stream:
+            ex.sse = SSEParser()
+
+    def _on_bytes(self, ex: Exchange, chunk: bytes, t0: float, buf: bytearray) -> None:
+        t = time.monotonic() - t0
+        if ex.first_byte_s is None:
+            ex.first_byte_s = t
+        ex.chunk_times.append((t, len(chunk)))
+        room = self.max_body_bytes - len(buf)
+        if len(chunk) > room:
+            buf.extend(chunk[: max(room, 0)])
+            ex.truncated = True
+            raise TransportError(f"response body larger than {self.max_body_bytes} bytes; aborted")
+        buf.extend(chunk)
+        if ex.sse is not None:
+            ex.sse.feed(chunk, t=t)
+        if t > self.timeouts.total_s:
+            raise EndpointTimeout(f"total time limit of {self.timeouts.total_s}s exceeded after {t:.1f}s")
+
+    def _finish(self, ex: Exchange, buf: bytearray, t0: float, error: BaseException | None) -> None:
+        ex.body = bytes(buf)
+        ex.total_s = time.monotonic() - t0
+        if ex.sse is not None:
+            ex.sse.close()
+        if error is not None:
+            ex.error = redact(str(error) or type(error).__name__)
+        self.log.append((ex, ""))
+        if self.on_exchange is not None:
+            self.on_exchange(ex)
+
+    @staticmethod
+    def _translate(exc: BaseException, phase: str, timeouts: Timeouts) -> HarnessError:
+        if isinstance(exc, HarnessError):
+            return exc
+        if isinstance(exc, httpx.ConnectTimeout):
+            return EndpointTimeout(f"connect timeout ({timeouts.connect_s}s)")
+        if isinstance(exc, httpx.ReadTimeout):
+            limit = timeouts.stream_idle_s if phase == "stream" else timeouts.read_s
+            what = "stream idle" if phase == "stream" else "read"
+            return EndpointTimeout(f"{what} timeout ({limit}s) {phase}")
+        if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
+            return EndpointTimeout(f"{type(exc).__name__} {phase}")
+        if isinstance(exc, httpx.HTTPError):
+            return TransportError(f"{type(exc).__name__}: {redact(str(exc))} ({phase})")
+        return TransportError(f"{type(exc).__name__}: {redact(str(exc))} ({phase})")
+
+    # -- sync --------------------------------------------------------------------------------
+    def _sync_client(self) -> httpx.Client:
+        if self._sync is None:
+            self._sync = httpx.Client(
+                timeout=self.timeouts.httpx(), transport=self._transport, follow_redirects=False, trust_env=False
+            )
+        return self._sync
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        auth: str | None = "bearer",
+    ) -> Exchange:
+        """Send one request; return the recorded exchange (whatever the status)."""
+        url, hdrs, body = self._build(method, path, json, content, headers, auth)
+        ex = self._new_exchange(method, url, hdrs, body, stream)
+        client = self._sync_client()
+        t0 = time.monotonic()
+        buf = bytearray()
+        phase = "before response headers"
+        error: BaseException | None = None
+        try:
+            request = client.build_request(method, url, headers=hdrs, content=body)
+            response = client.send(request, stream=True)
+            try:
+                self._on_headers(ex, response, t0)
+                phase = "stream" if stream else "reading body"
+                if stream:
+                    # After the headers, body reads are bounded by the stream idle timeout.
+                    timeout_ext = response.request.extensions.get("timeout")
+                    if isinstance(timeout_ext, dict):
+                        timeout_ext["read"] = self.timeouts.stream_idle_s
+                for chunk in response.iter_bytes():
+                    self._on_bytes(ex, chunk, t0, buf)
+            finally:
+                response.close()
+        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised as a harness error
+            error = exc
+        self._finish(ex, buf, t0, error)
+        if error is not None:
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise error
+            raise self._translate(error, phase, self.timeouts) from error
+        return ex
+
+    # -- async -------------------------------------------------------------------------------
+    def _async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            self._async = httpx.AsyncClient(
+                timeout=self.timeouts.httpx(),
+                transport=self._async_transport,
+                follow_redirects=False,
+                trust_env=False,
+            )
+            self._async_loop = loop
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._async
+
+    async def arequest(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        auth: str | None = "bearer",
+    ) -> Exchange:
+        url, hdrs, body = self._build(method, path, json, content, headers, auth)
+        client = self._async_client()
+        assert self._semaphore is not None
+        async with self._semaphore:
+            ex = self._new_exchange(method, url, hdrs, body, stream)
+            t0 = time.monotonic()
+            buf = bytearray()
+            state = {"phase": "before response headers"}
+            error: BaseException | None = None
+            try:
+                async with asyncio.timeout(self.timeouts.total_s):
+                    await self._arun(client, ex, method, url, hdrs, body, stream, t0, buf, state)
+            except BaseException as exc:  # noqa: BLE001
+                error = exc
+            self._finish(ex, buf, t0, error)
+            if error is not None:
+                if isinstance(error, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+                    raise error
+                if isinstance(error, TimeoutError) and not isinstance(error, HarnessError):
+                    raise EndpointTimeout(
+                        f"total time limit of {self.timeouts.total_s}s exceeded ({state['phase']})"
+                    ) from error
+                raise self._translate(error, state["phase"], self.timeouts) from error
+            return ex
+
+    async def _arun(
+        self,
+        client: httpx.AsyncClient,
+        ex: Exchange,
+        method: str,
+        url: str,
+        hdrs: dict[str, str],
+        body: bytes | None,
+        stream: bool,
+        t0: float,
+        buf: bytearray,
+        state: dict[str, str],
+    ) -> None:
+        request = client.build_request(method, url, headers=hdrs, content=body)
+        response = await client.send(request, stream=True)
+        try:
+            self._on_headers(ex, response, t0)
+            state["phase"] = "stream" if stream else "reading body"
+            idle = self.timeouts.stream_idle_s if stream else self.timeouts.read_s
+            iterator = response.aiter_bytes().__aiter__()
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(iterator.__anext__(), timeout=idle)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    raise EndpointTimeout(
+                        f"{'stream idle' if stream else 'read'} timeout ({idle}s) {state['phase']}"
+                    ) from None
+                self._on_bytes(ex, chunk, t0, buf)
+        finally:
+            await response.aclose()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None

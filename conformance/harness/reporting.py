@@ -1,0 +1,260 @@
+"""Reports: Allure labels and attachments, ``reports/conformance.json`` (a contract read by CI gates
+and comparisons), ``reports/summary.md``, ``environment.properties``, ``categories.json`` and
+``executor.json``. Everything written here passes through the redaction functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import allure
+import pytest
+
+from conformance import __version__
+from conformance.harness.client import Exchange
+from conformance.harness.failures import ConformanceFailure
+from conformance.harness.redaction import redact, redact_url
+from conformance.harness.requirements import Requirement
+
+OUTCOMES = ("passed", "failed", "broken", "skipped", "xfailed", "xpassed", "non-strict")
+# When several tests cite one requirement, the requirement's outcome is the most severe one.
+SEVERITY_ORDER = ("failed", "broken", "xpassed", "non-strict", "xfailed", "passed", "skipped")
+CATEGORIES_TEMPLATE = Path(__file__).parent / "allure" / "categories.json"
+ENDPOINT_NAMES = {
+    "chat_completions": "chat.completions",
+    "completions": "completions",
+    "responses": "responses",
+    "messages": "messages",
+    "count_tokens": "messages.count_tokens",
+    "models": "models",
+    "health": "health",
+    "framing": "sse",
+    "transport": "http",
+}
+
+
+# --- labels --------------------------------------------------------------------------------
+
+
+def feature_for(module_name: str) -> str:
+    """``test_chat_completions_streaming`` → ``chat.completions · streaming``."""
+    stem = module_name.rsplit(".", 1)[-1].removeprefix("test_")
+    for key in sorted(ENDPOINT_NAMES, key=len, reverse=True):
+        if stem == key:
+            return ENDPOINT_NAMES[key]
+        if stem.startswith(key + "_"):
+            return f"{ENDPOINT_NAMES[key]} · {stem[len(key) + 1:].replace('_', ' ')}"
+    return stem.replace("_", " ")
+
+
+def allure_marks(req: Requirement, feature: str, capabilities: Iterable[str]) -> list[pytest.MarkDecorator]:
+    marks = [
+        allure.epic(req.epic),
+        allure.feature(feature),
+        allure.story(req.story),
+        allure.severity(req.severity),
+        allure.id(req.id),
+        allure.label("requirement", req.id),
+        allure.tag(f"level:{req.level.value}"),
+    ]
+    for cap in sorted(set(capabilities) | set(req.capabilities)):
+        marks.append(allure.tag(f"cap:{cap}"))
+    if req.status == "tentative":
+        marks.append(allure.tag("tentative"))
+    for kind, value in req.spec_links():
+        url = value if value.startswith("http") else None
+        if url:
+            marks.append(allure.link(url, link_type="spec", name=kind))
+    return marks
+
+
+# --- attachments ---------------------------------------------------------------------------
+
+
+def _dump(value: Any) -> str:
+    return redact(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def attach_exchange(ex: Exchange, note: str = "") -> None:
+    """Attach one exchange to the running Allure test as a step with its request, response and (for
+    streams) the raw transcript and parser diagnostics."""
+    title = ex.summary() + (f" [{note}]" if note else "")
+    with allure.step(title):
+        allure.attach(_dump(ex.as_record()), name=f"request-{ex.seq}.json", attachment_type=allure.attachment_type.JSON)
+        if ex.stream and ex.sse is not None:
+            allure.attach(ex.redacted_body().decode("utf-8", errors="replace"), name=f"stream-{ex.seq}.sse",
+                          attachment_type=allure.attachment_type.TEXT)
+            diags = [d.as_dict() for d in ex.sse.diagnostics]
+            if diags:
+                allure.attach(_dump({"line_endings": ex.sse.line_endings, "diagnostics": diags}),
+                              name=f"sse-diagnostics-{ex.seq}.json", attachment_type=allure.attachment_type.JSON)
+        else:
+            body = ex.json_or_none()
+            if body is not None:
+                allure.attach(_dump(body), name=f"response-{ex.seq}.json", attachment_type=allure.attachment_type.JSON)
+            elif ex.body:
+                allure.attach(ex.redacted_body().decode("utf-8", errors="replace")[:200_000],
+                              name=f"response-{ex.seq}.txt", attachment_type=allure.attachment_type.TEXT)
+
+
+def attach_failure(exc: ConformanceFailure) -> None:
+    if exc.details:
+        allure.attach(_dump(exc.details), name="schema-errors.json" if exc.prefix == "SchemaViolation"
+                      else "failure-details.json", attachment_type=allure.attachment_type.JSON)
+
+
+def attach_findings(findings: list[dict[str, Any]]) -> None:
+    allure.attach(_dump(findings), name="observation.json", attachment_type=allure.attachment_type.JSON)
+
+
+# --- run state -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TestRecord:
+    nodeid: str
+    requirement: str
+    outcome: str = "passed"
+    message: str = ""
+    duration_s: float = 0.0
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunInfo:
+    endpoint: str = "embedded reference"
+    model: str = ""
+    profile: str = ""
+    server: str = ""
+    strict: bool = False
+    reference: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+
+def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
+    by_req: dict[str, list[TestRecord]] = {}
+    for rec in records:
+        by_req.setdefault(rec.requirement, []).append(rec)
+    requirements: dict[str, Any] = {}
+    for rid in sorted(by_req):
+        recs = by_req[rid]
+        outcome = min((r.outcome for r in recs), key=SEVERITY_ORDER.index)
+        messages = [f"{r.nodeid}: {r.message}" for r in recs if r.outcome == outcome and r.message]
+        requirements[rid] = {
+            "level": levels.get(rid, "?"),
+            "outcome": outcome,
+            "tests": sorted(r.nodeid for r in recs),
+            "message": redact("\n".join(messages)[:4000]),
+        }
+    totals = {o: 0 for o in OUTCOMES}
+    for entry in requirements.values():
+        totals[entry["outcome"]] += 1
+    test_totals = {o: 0 for o in OUTCOMES}
+    for rec in records:
+        test_totals[rec.outcome] += 1
+    return {"requirements": requirements, "totals": {**totals, "requirements": len(requirements),
+                                                     "tests": sum(test_totals.values()),
+                                                     "tests_by_outcome": test_totals}}
+
+
+def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
+    agg = aggregate(records, levels)
+    doc = {
+        "suite_version": __version__,
+        "endpoint": redact_url(info.endpoint),
+        "model": info.model,
+        "profile": info.profile,
+        "strict": info.strict,
+        "server": redact(info.server),
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "requirements": agg["requirements"],
+        "totals": agg["totals"],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redact(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
+    return doc
+
+
+def write_summary_md(path: Path, doc: dict[str, Any], titles: dict[str, str], deviations: dict[str, str]) -> None:
+    totals = doc["totals"]
+    gate = "FAIL" if totals["failed"] or totals["broken"] or totals["xpassed"] else "PASS"
+    lines = [
+        f"# Endpoint conformance: {gate}",
+        "",
+        f"- endpoint: `{doc['endpoint']}`  model: `{doc['model']}`  profile: `{doc['profile']}`"
+        f"  strict: `{doc['strict']}`  suite: `{doc['suite_version']}`",
+        f"- requirements: {totals['requirements']} — " + ", ".join(
+            f"{o} {totals[o]}" for o in OUTCOMES if totals[o]),
+        f"- tests: {totals['tests']}",
+        "",
+    ]
+    problems = {rid: e for rid, e in doc["requirements"].items() if e["outcome"] in ("failed", "broken", "xpassed")}
+    if problems:
+        lines += ["## Failing requirements", "", "| requirement | level | outcome | message |", "|---|---|---|---|"]
+        for rid, e in problems.items():
+            msg = e["message"].splitlines()[0][:160].replace("|", "\\|") if e["message"] else ""
+            lines.append(f"| {rid} {titles.get(rid, '')} | {e['level']} | {e['outcome']} | {msg} |")
+        lines.append("")
+    soft = {rid: e for rid, e in doc["requirements"].items() if e["outcome"] == "non-strict"}
+    if soft:
+        lines += ["## SHOULD-level findings (non-strict)", ""]
+        lines += [f"- {rid} {titles.get(rid, '')}" for rid in soft]
+        lines.append("")
+    known = {rid: e for rid, e in doc["requirements"].items() if e["outcome"] == "xfailed"}
+    if known:
+        lines += ["## Known deviations (strict xfail)", ""]
+        lines += [f"- {rid} {titles.get(rid, '')}: {deviations.get(rid, '')}" for rid in known]
+        lines.append("")
+    path.write_text(redact("\n".join(lines)) + "\n", encoding="utf-8")
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def write_allure_metadata(results_dir: Path, info: RunInfo) -> None:
+    """environment.properties, executor.json and categories.json (controller only)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    import httpx  # noqa: PLC0415 - version string only
+
+    props = {
+        "endpoint.url": redact_url(info.endpoint),
+        "model": info.model,
+        "server": info.server or "unknown",
+        "profile": info.profile,
+        "strict": str(info.strict).lower(),
+        "suite.version": __version__,
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+        "httpx": httpx.__version__,
+        "git.sha": _git_sha(),
+    }
+    for key, value in info.reference.items():
+        props[f"reference.{key}"] = str(value)
+    text = "".join(f"{k}={_prop(v)}\n" for k, v in props.items())
+    (results_dir / "environment.properties").write_text(redact(text), encoding="utf-8")
+    executor = {
+        "name": "CI" if os.environ.get("CI") else "local",
+        "type": "llmconf",
+        "buildName": props["git.sha"] or __version__,
+        "reportName": "LLM endpoint conformance",
+    }
+    (results_dir / "executor.json").write_text(json.dumps(executor, indent=2), encoding="utf-8")
+    shutil.copyfile(CATEGORIES_TEMPLATE, results_dir / "categories.json")
+
+
+def _prop(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", " ").replace("=", "\\=").replace(":", "\\:")

@@ -1,0 +1,277 @@
+"""Offline JSON Schema registry and validation.
+
+Layout (see ``schemas/README.md``):
+
+* ``schemas/<api>/**/*.schema.json`` are the base schemas (JSON Schema 2020-12). Each declares
+  ``$schema``, an ``$id`` under :data:`ID_BASE` and a provenance ``$comment``. Base schemas follow
+  the pinned upstream specification (``required`` and enums as published, nullable converted), with
+  an open content model.
+* ``schemas/overlays/<flavor>/**/*.patch.json`` relax (or tighten) a base schema for a family of
+  servers: ``{"$comment": ..., "target": "<$id>", "patch": [RFC 6902 operations]}``. A profile
+  names the flavors it applies, in order (e.g. ``["compat", "hosted"]``). Files are never edited
+  per profile; the registry composes them.
+
+Validation has a compiled fast path (``jsonschema-rs``); the pure-Python ``jsonschema`` validator
+runs only when an instance is invalid, to produce the detailed, path-sorted error list.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import jsonschema_rs
+import referencing
+import referencing.jsonschema
+from referencing import Registry, Resource
+
+from conformance.harness.failures import HarnessError, SchemaViolation
+
+ID_BASE = "https://llmconf.invalid/schemas/"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def schemas_root() -> Path:
+    """The ``schemas/`` directory: beside the package in a checkout, or installed alongside it."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "schemas", here.parents[1] / "schemas"):
+        if candidate.is_dir():
+            return candidate
+    raise HarnessError(f"schemas/ directory not found near {here}")
+
+
+def schema_id(name: str) -> str:
+    """``"openai/chat.completion"`` → the full ``$id``. Full ids pass through unchanged."""
+    if name.startswith("https://"):
+        return name
+    return f"{ID_BASE}{name}.json"
+
+
+# --- RFC 6902 (the subset overlays use) -------------------------------------------------------
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _walk(doc: Any, pointer: str) -> tuple[Any, str]:
+    if not pointer.startswith("/"):
+        raise HarnessError(f"JSON pointer must start with '/': {pointer!r}")
+    tokens = [_unescape(t) for t in pointer[1:].split("/")]
+    parent = doc
+    for token in tokens[:-1]:
+        parent = parent[int(token)] if isinstance(parent, list) else parent[token]
+    return parent, tokens[-1]
+
+
+def apply_patch(doc: Any, operations: Sequence[Mapping[str, Any]]) -> Any:
+    """Apply RFC 6902 ``add``/``replace``/``remove``/``test`` operations to a deep copy."""
+    doc = copy.deepcopy(doc)
+    for op in operations:
+        parent, last = _walk(doc, op["path"])
+        kind = op["op"]
+        if isinstance(parent, list):
+            index = len(parent) if last == "-" else int(last)
+            if kind == "add":
+                parent.insert(index, copy.deepcopy(op["value"]))
+            elif kind == "replace":
+                parent[index] = copy.deepcopy(op["value"])
+            elif kind == "remove":
+                del parent[index]
+            elif kind == "test":
+                if parent[index] != op["value"]:
+                    raise HarnessError(f"overlay test failed at {op['path']}")
+            else:
+                raise HarnessError(f"unsupported patch op {kind!r}")
+            continue
+        if kind == "add":
+            parent[last] = copy.deepcopy(op["value"])
+        elif kind == "replace":
+            if last not in parent:
+                raise HarnessError(f"overlay replace of missing member {op['path']}")
+            parent[last] = copy.deepcopy(op["value"])
+        elif kind == "remove":
+            if last not in parent:
+                raise HarnessError(f"overlay remove of missing member {op['path']}")
+            del parent[last]
+        elif kind == "test":
+            if parent.get(last) != op["value"]:
+                raise HarnessError(f"overlay test failed at {op['path']}")
+        else:
+            raise HarnessError(f"unsupported patch op {kind!r}")
+    return doc
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_base_schemas(root: Path | None = None) -> dict[str, dict[str, Any]]:
+    root = root or schemas_root()
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(root.rglob("*.schema.json")):
+        if "overlays" in path.relative_to(root).parts:
+            continue
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        sid = doc.get("$id")
+        if not isinstance(sid, str) or not sid.startswith(ID_BASE):
+            raise HarnessError(f"{path}: $id missing or outside {ID_BASE}")
+        if sid in out:
+            raise HarnessError(f"{path}: duplicate $id {sid}")
+        out[sid] = doc
+    return out
+
+
+def load_overlays(flavor: str, root: Path | None = None) -> list[dict[str, Any]]:
+    root = root or schemas_root()
+    folder = root / "overlays" / flavor
+    if not folder.is_dir():
+        raise HarnessError(f"unknown schema overlay flavor {flavor!r} (no {folder})")
+    overlays = []
+    for path in sorted(folder.rglob("*.patch.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["_path"] = str(path)
+        overlays.append(doc)
+    return overlays
+
+
+def available_flavors(root: Path | None = None) -> list[str]:
+    root = root or schemas_root()
+    folder = root / "overlays"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaError:
+    """One violation: where in the instance, which keyword, what value, under which schema."""
+
+    schema_id: str
+    instance_path: str
+    keyword: str
+    message: str
+    value: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema_id,
+            "path": self.instance_path,
+            "keyword": self.keyword,
+            "message": self.message,
+            "value": self.value,
+        }
+
+
+def _json_path(error: jsonschema.ValidationError) -> str:
+    out = "$"
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _truncate(value: Any, limit: int = 200) -> Any:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= limit:
+        return value
+    return text[:limit] + "…"
+
+
+@dataclass
+class SchemaSet:
+    """All schemas with a given list of overlay flavors applied, ready to validate."""
+
+    flavors: tuple[str, ...] = ()
+    root: Path | None = None
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _fast: dict[str, Any] = field(default_factory=dict)
+    _slow: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        docs = load_base_schemas(self.root)
+        for flavor in self.flavors:
+            for overlay in load_overlays(flavor, self.root):
+                target = overlay.get("target")
+                if target not in docs:
+                    raise HarnessError(f"{overlay['_path']}: target {target!r} is not a known $id")
+                docs[target] = apply_patch(docs[target], overlay.get("patch", []))
+        self.documents = docs
+
+    @cached_property
+    def registry(self) -> Registry:
+        resources = [
+            (sid, Resource.from_contents(doc, default_specification=referencing.jsonschema.DRAFT202012))
+            for sid, doc in self.documents.items()
+        ]
+        return Registry().with_resources(resources).crawl()
+
+    @cached_property
+    def _rs_registry(self) -> Any:
+        return jsonschema_rs.Registry(list(self.documents.items()))
+
+    def _compiled(self, sid: str) -> Any:
+        validator = self._fast.get(sid)
+        if validator is None:
+            doc = self._document(sid)
+            validator = jsonschema_rs.validator_for(doc, registry=self._rs_registry, base_uri=sid)
+            self._fast[sid] = validator
+        return validator
+
+    def _python(self, sid: str) -> jsonschema.Draft202012Validator:
+        validator = self._slow.get(sid)
+        if validator is None:
+            validator = jsonschema.Draft202012Validator(self._document(sid), registry=self.registry)
+            self._slow[sid] = validator
+        return validator
+
+    def _document(self, sid: str) -> dict[str, Any]:
+        try:
+            return self.documents[sid]
+        except KeyError:
+            raise HarnessError(f"no schema with $id {sid}") from None
+
+    def errors(self, instance: Any, name: str) -> list[SchemaError]:
+        """All violations of ``instance`` against schema ``name``, sorted by instance path."""
+        sid = schema_id(name)
+        if self._compiled(sid).is_valid(instance):
+            return []
+        found = [
+            SchemaError(
+                schema_id=sid,
+                instance_path=_json_path(err),
+                keyword=str(err.validator),
+                message=err.message if len(err.message) < 300 else err.message[:300] + "…",
+                value=_truncate(err.instance),
+            )
+            for err in self._python(sid).iter_errors(instance)
+        ]
+        if not found:  # the two engines disagree: our problem, not the endpoint's
+            raise HarnessError(f"jsonschema-rs rejected an instance that jsonschema accepts under {sid}")
+        return sorted(found, key=lambda e: (e.instance_path, e.keyword))
+
+    def is_valid(self, instance: Any, name: str) -> bool:
+        return bool(self._compiled(schema_id(name)).is_valid(instance))
+
+    def validate(self, instance: Any, name: str, *, requirement: str | None = None, what: str = "") -> None:
+        """Raise :class:`SchemaViolation` listing every error when ``instance`` is invalid."""
+        errs = self.errors(instance, name)
+        if errs:
+            raise SchemaViolation.from_errors(errs, requirement=requirement, what=what or name)
+
+    def validate_all(
+        self, instances: Iterable[Any], name: str, *, requirement: str | None = None, what: str = ""
+    ) -> None:
+        """Validate many instances (e.g. every chunk of a stream); report the first bad one with
+        its position and the count of bad ones."""
+        bad: list[tuple[int, list[SchemaError]]] = []
+        validator = self._compiled(schema_id(name))
+        for i, inst in enumerate(instances):
+            if not validator.is_valid(inst):
+                bad.append((i, self.errors(inst, name)))
+        if bad:
+            index, errs = bad[0]
+            label = f"{what or name} #{index} (1 of {len(bad)} invalid)"
+            raise SchemaViolation.from_errors(errs, requirement=requirement, what=label)

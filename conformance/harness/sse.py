@@ -1,0 +1,306 @@
+"""A strict, incremental Server-Sent Events parser over bytes (WHATWG HTML §9.2.5–9.2.6).
+
+It is a *validator*: it implements the interpretation algorithm exactly (so the events it yields
+are what a conforming client sees) and records every irregularity as a :class:`Diagnostic`.
+It never raises on input and never asserts; checks decide what a diagnostic means.
+
+Rules implemented (wire-protocols.md §5.1):
+* lines end with CRLF, LF or CR (a CR at a chunk end is held back until the next byte tells
+  whether an LF follows); never ``str.splitlines()``;
+* one leading UTF-8 BOM is stripped;
+* ``:`` starts a comment; ``field:value`` strips one leading space from the value; a line with no
+  colon is a field with an empty value; ``data`` lines join with ``\\n``; ``event`` sets the type;
+  ``id`` is ignored if it contains NUL; ``retry`` only if ASCII digits; other fields are ignored;
+* an empty line dispatches; an event with an empty data buffer is not dispatched;
+* an unterminated event at EOF is discarded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# Diagnostic codes (stable: checks and fixtures refer to them).
+BOM = "bom"
+INVALID_UTF8 = "invalid-utf8"
+UNKNOWN_FIELD = "unknown-field"
+COMMENT = "comment"
+MIXED_LINE_ENDINGS = "mixed-line-endings"
+NON_LF_LINE_ENDING = "non-lf-line-ending"
+EVENT_WITHOUT_DATA = "event-without-data"
+UNTERMINATED_EVENT = "unterminated-event-at-eof"
+TRAILING_BYTES = "trailing-bytes-at-eof"
+ID_WITH_NUL = "id-with-nul"
+INVALID_RETRY = "invalid-retry"
+MULTILINE_DATA = "multi-line-data"
+FIELD_WITHOUT_COLON = "field-without-colon"
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched event, as a conforming client sees it."""
+
+    type: str  # the event type ("message" when no event: field was given)
+    data: str
+    id: str | None
+    retry: int | None
+    byte_offset: int  # offset of the event's first line in the stream
+    t_received: float  # seconds since the stream started when the dispatching line arrived
+    event_field: str | None = None  # the raw `event:` value if one was sent (None if absent)
+    raw: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    byte_offset: int
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "byte_offset": self.byte_offset, "detail": self.detail}
+
+
+@dataclass(slots=True)
+class SSEParser:
+    """Feed bytes in any chunking; collect events and diagnostics.
+
+    >>> p = SSEParser(); p.feed(b"data: a\\n\\n"); p.close(); [e.data for e in p.events]
+    ['a']
+    """
+
+    events: list[SSEEvent] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    line_endings: dict[str, int] = field(default_factory=lambda: {"LF": 0, "CRLF": 0, "CR": 0})
+    _buf: bytearray = field(default_factory=bytearray)
+    _offset: int = 0  # absolute offset of _buf[0]
+    _started: bool = False
+    _pending_cr: bool = False
+    _data: list[str] = field(default_factory=list)
+    _event_type: str | None = None
+    _last_id: str | None = None
+    _retry: int | None = None
+    _event_start: int | None = None
+    _event_raw: bytearray = field(default_factory=bytearray)
+    _t0: float | None = None
+    _closed: bool = False
+    _seen_unknown: set[str] = field(default_factory=set)
+
+    def feed(self, chunk: bytes, t: float | None = None) -> list[SSEEvent]:
+        """Consume a chunk; return the events it completed. ``t`` is the arrival time in seconds
+        since the start of the stream (defaults to a monotonic clock)."""
+        if self._closed:
+            raise ValueError("parser is closed")
+        if t is None:
+            now = time.monotonic()
+            if self._t0 is None:
+                self._t0 = now
+            t = now - self._t0
+        before = len(self.events)
+        data = bytes(chunk)
+        if not data:
+            return []
+        if self._pending_cr:
+            # A CR ended the previous chunk: it was a line end; swallow a directly following LF.
+            self._pending_cr = False
+            if data[:1] == b"\n":
+                self._count_ending("CRLF", self._offset - 1)
+                data = data[1:]
+                self._offset += 1
+            else:
+                self._count_ending("CR", self._offset - 1)
+        self._buf.extend(data)
+        self._strip_bom()
+        self._scan(t)
+        return self.events[before:]
+
+    def _strip_bom(self) -> None:
+        """Strip one leading BOM; until three bytes (or a non-BOM prefix) arrived, wait."""
+        if self._started:
+            return
+        head = bytes(self._buf[:3])
+        if head == b"\xef\xbb\xbf":
+            del self._buf[:3]
+            self.diagnostics.append(Diagnostic(BOM, 0, "leading UTF-8 BOM stripped"))
+            self._offset = 3
+            self._started = True
+        elif not (len(head) < 3 and b"\xef\xbb\xbf".startswith(head)):
+            self._started = True
+
+    def _count_ending(self, kind: str, offset: int) -> None:
+        self.line_endings[kind] += 1
+
+    def _scan(self, t: float) -> None:
+        if not self._started:
+            return
+        buf = self._buf
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            lf = buf.find(b"\n", pos)
+            cr = buf.find(b"\r", pos)
+            if lf < 0 and cr < 0:
+                break
+            if cr >= 0 and (lf < 0 or cr < lf):
+                end = cr
+                if cr + 1 < n:
+                    if buf[cr + 1 : cr + 2] == b"\n":
+                        kind, nxt = "CRLF", cr + 2
+                    else:
+                        kind, nxt = "CR", cr + 1
+                else:
+                    # CR at the end of the buffer: a line end either way; an LF may follow.
+                    line = bytes(buf[pos:end])
+                    self._line(line, self._offset + pos, t, bytes(buf[pos : cr + 1]))
+                    pos = cr + 1
+                    self._pending_cr = True
+                    break
+            else:
+                end, kind, nxt = lf, "LF", lf + 1
+            self._count_ending(kind, self._offset + end)
+            self._line(bytes(buf[pos:end]), self._offset + pos, t, bytes(buf[pos:nxt]))
+            pos = nxt
+        del buf[:pos]
+        self._offset += pos
+
+    def _decode(self, raw: bytes, offset: int) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.diagnostics.append(Diagnostic(INVALID_UTF8, offset + exc.start, f"byte {raw[exc.start]:#04x}"))
+            return raw.decode("utf-8", errors="replace")
+
+    def _line(self, raw: bytes, offset: int, t: float, raw_with_ending: bytes) -> None:
+        if not raw:
+            self._dispatch(offset, t, raw_with_ending)
+            return
+        if self._event_start is None:
+            self._event_start = offset
+        self._event_raw.extend(raw_with_ending)
+        line = self._decode(raw, offset)
+        if line.startswith(":"):
+            self.diagnostics.append(Diagnostic(COMMENT, offset, line[:80]))
+            return
+        if ":" in line:
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+        else:
+            name, value = line, ""
+            if name in ("data", "event", "id", "retry"):
+                self.diagnostics.append(Diagnostic(FIELD_WITHOUT_COLON, offset, name))
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event_type = value
+        elif name == "id":
+            if "\x00" in value:
+                self.diagnostics.append(Diagnostic(ID_WITH_NUL, offset, "id ignored"))
+            else:
+                self._last_id = value
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                self._retry = int(value)
+            else:
+                self.diagnostics.append(Diagnostic(INVALID_RETRY, offset, value[:40]))
+        else:
+            self.diagnostics.append(Diagnostic(UNKNOWN_FIELD, offset, name[:40]))
+
+    def _dispatch(self, offset: int, t: float, raw_with_ending: bytes) -> None:
+        start = self._event_start if self._event_start is not None else offset
+        self._event_raw.extend(raw_with_ending)
+        if not self._data:
+            if self._event_type is not None:
+                self.diagnostics.append(
+                    Diagnostic(EVENT_WITHOUT_DATA, start, f"event: {self._event_type[:40]} with no data")
+                )
+            self._reset()
+            return
+        if len(self._data) > 1:
+            self.diagnostics.append(Diagnostic(MULTILINE_DATA, start, f"{len(self._data)} data lines"))
+        self.events.append(
+            SSEEvent(
+                type=self._event_type or "message",
+                data="\n".join(self._data),
+                id=self._last_id,
+                retry=self._retry,
+                byte_offset=start,
+                t_received=t,
+                event_field=self._event_type,
+                raw=bytes(self._event_raw),
+            )
+        )
+        self._reset()
+
+    def _reset(self) -> None:
+        self._data = []
+        self._event_type = None
+        self._event_start = None
+        self._event_raw = bytearray()
+
+    def close(self) -> list[Diagnostic]:
+        """Signal EOF. A pending partial line or an undispatched event is discarded (per spec) and
+        reported. Returns all diagnostics."""
+        if self._closed:
+            return self.diagnostics
+        self._closed = True
+        self._started = True  # a partial BOM prefix at EOF is just trailing bytes
+        self._scan(0.0)
+        if self._pending_cr:
+            self._count_ending("CR", self._offset - 1)
+            self._pending_cr = False
+        if self._buf:
+            text = bytes(self._buf[:80]).decode("utf-8", errors="replace")
+            self.diagnostics.append(Diagnostic(TRAILING_BYTES, self._offset, f"unterminated line: {text!r}"))
+            # The partial line still belongs to the (discarded) pending event.
+            if self._event_start is None:
+                self._event_start = self._offset
+            self._event_raw.extend(self._buf)
+            self._buf.clear()
+        if self._event_start is not None:
+            pending = bytes(self._event_raw[:120]).decode("utf-8", errors="replace")
+            self.diagnostics.append(Diagnostic(UNTERMINATED_EVENT, self._event_start, pending))
+            self._reset()
+        used = [k for k, v in self.line_endings.items() if v]
+        if len(used) > 1:
+            self.diagnostics.append(
+                Diagnostic(MIXED_LINE_ENDINGS, 0, ", ".join(f"{k}={self.line_endings[k]}" for k in used))
+            )
+        if any(self.line_endings[k] for k in ("CR", "CRLF")):
+            self.diagnostics.append(
+                Diagnostic(NON_LF_LINE_ENDING, 0, ", ".join(f"{k}={v}" for k, v in self.line_endings.items()))
+            )
+        return self.diagnostics
+
+    @property
+    def unterminated_tail(self) -> str | None:
+        """The text of a discarded final event (after :meth:`close`), if any."""
+        for d in self.diagnostics:
+            if d.code == UNTERMINATED_EVENT:
+                return d.detail
+        return None
+
+
+def parse(data: bytes, *, chunks: list[bytes] | None = None) -> SSEParser:
+    """Parse a complete byte string (or the given chunking of it) and close the parser."""
+    parser = SSEParser()
+    for i, chunk in enumerate(chunks if chunks is not None else [data]):
+        parser.feed(chunk, t=float(i))
+    parser.close()
+    return parser
+
+
+def serialize(
+    events: list[tuple[str | None, str]], *, line_ending: str = "\n", bom: bool = False
+) -> bytes:
+    """Serialise ``(event_type or None, data)`` pairs to SSE bytes (used by tests and the fault
+    proxy). Multi-line data becomes several ``data:`` lines."""
+    out: list[str] = []
+    for etype, data in events:
+        if etype is not None:
+            out.append(f"event: {etype}{line_ending}")
+        for line in data.split("\n"):
+            out.append(f"data: {line}{line_ending}")
+        out.append(line_ending)
+    raw = "".join(out).encode("utf-8")
+    return (b"\xef\xbb\xbf" + raw) if bom else raw

@@ -1,0 +1,74 @@
+"""Profiles load and cite real requirements; datasets follow their schema and style rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conformance.harness import profiles
+from conformance.harness.capabilities import CAPABILITIES
+from conformance.harness.datasets import datasets_root, load
+from conformance.harness.failures import UsageError
+from conformance.harness.requirements import load_catalog
+from conformance.harness.schemas import available_flavors
+
+CATALOG = load_catalog()
+SHIPPED = profiles.available()
+
+
+def test_required_profiles_are_shipped():
+    assert {"reference", "nim", "vllm", "hosted"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_profile_loads_and_cites_known_requirements(name):
+    prof = profiles.load(name)
+    assert prof.capabilities <= CAPABILITIES.keys()
+    assert set(prof.schema_flavors) <= set(available_flavors())
+    for dev in prof.deviations:
+        assert dev.requirement in CATALOG, f"{name}: deviation for unknown {dev.requirement}"
+        assert CATALOG[dev.requirement].status != "retired"
+        assert len(dev.evidence) >= 20, f"{name}: {dev.requirement} evidence too thin"
+
+
+def test_profile_rejects_unknown_capability(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text('name="x"\ndescription="d"\nserver="s"\ncapabilities=["telepathy"]\n')
+    with pytest.raises(UsageError, match="unknown capabilities"):
+        profiles.load(str(path))
+
+
+def test_profile_rejects_deviation_without_evidence(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text('name="x"\ndescription="d"\nserver="s"\n[[deviations]]\nrequirement="OAI-CHAT-001"\nreason="r"\n')
+    with pytest.raises(UsageError, match="evidence"):
+        profiles.load(str(path))
+
+
+def test_deviation_case_filter():
+    dev = profiles.Deviation("OAI-ERR-001", "r", "e" * 20, cases=("empty-messages",))
+    assert dev.applies_to("empty-messages") and not dev.applies_to("malformed-json") and not dev.applies_to(None)
+
+
+DATASET_SCHEMA = json.loads((datasets_root() / "dataset.schema.json").read_text())
+FILES = sorted(p.relative_to(datasets_root()).as_posix() for p in datasets_root().rglob("*.json")
+               if p.name != "dataset.schema.json")
+
+
+@pytest.mark.parametrize("rel", FILES)
+def test_dataset_is_schema_valid(rel):
+    jsonschema.Draft202012Validator(DATASET_SCHEMA).validate(json.loads((datasets_root() / rel).read_text()))
+
+
+@pytest.mark.parametrize("rel", FILES)
+def test_dataset_ids_unique_and_descriptions_declarative(rel):
+    cases = load(rel)
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids))
+    for c in cases:
+        assert not re.search(r"\b(should|test that)\b", c.description, re.I), c.description
+        assert set(c.requires) <= CAPABILITIES.keys()
