@@ -7,7 +7,9 @@ the default are justified by measurement in ``docs/reference-measurements.md``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.reference._common import MODEL_ID
 
@@ -25,45 +27,67 @@ class ReferenceConfig:
     parallel: int = 2
     threads: int = 2
     model_id: str = MODEL_ID
+    #: Server-wide defaults for the template variables (``--chat-template-kwargs``); a request's
+    #: ``chat_template_kwargs`` overrides them key by key.
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     def server_args(self) -> list[str]:
         """The configuration-specific flags (the server adds model, template path, host/port)."""
-        return [
+        args = [
             "--jinja",
             "--reasoning-format", self.reasoning_format,
             "-c", str(self.ctx_size),
             "--parallel", str(self.parallel),
             "--threads", str(self.threads),
             "--alias", self.model_id,
-            *self.extra_args,
         ]
+        if self.template_kwargs:
+            args += ["--chat-template-kwargs", json.dumps(self.template_kwargs, separators=(",", ":"))]
+        return args + list(self.extra_args)
 
+
+_NO_THINKING = {"enable_thinking": False}
 
 REFERENCE_CONFIGS: dict[str, ReferenceConfig] = {
     cfg.name: cfg
     for cfg in (
         ReferenceConfig(
-            name="qwen3",
-            description=(
-                "Qwen3 chat template (ChatML, <think> reasoning, Hermes-style <tool_call> JSON). "
-                "Thinking is opt-in per request via chat_template_kwargs.enable_thinking."
-            ),
-            template="Qwen-Qwen3-0.6B.jinja",
-        ),
-        ReferenceConfig(
             name="nemotron",
             description=(
-                "NVIDIA Nemotron 3 Nano chat template (<think> reasoning, XML-style "
-                "<tool_call><function=...> tool calls), as NIM serves Nemotron models."
+                "NVIDIA Nemotron 3 Nano chat template (as NIM serves Nemotron): XML-style "
+                "<tool_call><function=...> tool calls (parallel_tool_calls=false honoured, "
+                "finish_reason tool_calls reachable); thinking off by default, "
+                "chat_template_kwargs.enable_thinking=true opens <think> so reasoning_content is "
+                "reliably produced."
             ),
             template="NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.jinja",
+            template_kwargs=_NO_THINKING,
+        ),
+        ReferenceConfig(
+            name="nemotron-thinking",
+            description=(
+                "Same template with its own default (thinking ON, like the real model): every "
+                "answer starts inside <think>, so output lands in reasoning_content and content is "
+                "usually empty; response_format is not usable (grammar allows the think block)."
+            ),
+            template="NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.jinja",
+        ),
+        ReferenceConfig(
+            name="qwen3",
+            description=(
+                "Qwen3 chat template: Hermes-style <tool_call>{json}</tool_call> (the generic "
+                "autoparser: parallel_tool_calls=false not honoured, calls repeat until max_tokens); "
+                "thinking off by default; enable_thinking=true does not make this model emit <think>."
+            ),
+            template="Qwen-Qwen3-0.6B.jinja",
+            template_kwargs=_NO_THINKING,
         ),
     )
 }
 
 #: The configuration used when none is named (see docs/reference-measurements.md for why).
-DEFAULT_CONFIG = "qwen3"
+DEFAULT_CONFIG = "nemotron"
 
 
 def get_config(name: str | None) -> ReferenceConfig:

@@ -49,8 +49,10 @@ def finish_reason_documented(value: Any, *, where: str = "finish_reason") -> Non
 def choices_indexed(body: dict[str, Any], *, n: int = 1) -> None:
     """A response has exactly ``n`` choices with indices 0..n-1."""
     choices = body.get("choices")
-    indices = sorted(c.get("index") for c in choices) if isinstance(choices, list) else None
-    if indices != list(range(n)):
+    if not isinstance(choices, list):
+        raise fail("choices is not a list", expected=f"{n} choices", actual=choices)
+    indices = [c.get("index") if isinstance(c, dict) else repr(c)[:40] for c in choices]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices) or sorted(indices) != list(range(n)):
         raise fail("choices are not indexed 0..n-1", expected=list(range(n)), actual=indices)
 
 
@@ -191,10 +193,11 @@ def stream_usage_chunk(stream: ChunkStream) -> None:
         raise fail("chunks with a non-null usage", expected=1, actual=len(carrying))
     chunk = carrying[0]
     if chunk.data.get("choices") != []:
-        raise fail("usage chunk has choices", expected=[], actual=chunk.data.get("choices"))
+        raise fail("usage chunk does not have choices: []", expected=[],
+                   actual=chunk.data.get("choices", "(choices absent)"))
     if chunk.index != len(stream.chunks) - 1:
         raise fail("usage chunk is not the last chunk", expected=len(stream.chunks) - 1, actual=chunk.index)
-    usage_arithmetic(chunk.usage)
+    usage_arithmetic.__wrapped__(chunk.usage)  # type: ignore[attr-defined] - judged under this requirement
 
 
 @check("OAI-USAGE-003")
@@ -216,7 +219,9 @@ def length_finish(finish_reason: Any, usage: Any, *, max_tokens: int) -> None:
     if finish_reason != "length":
         raise fail("finish_reason when max_tokens is reached", expected="length", actual=finish_reason)
     completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    if not isinstance(completion, int) or completion > max_tokens:
+    if not isinstance(completion, int) or isinstance(completion, bool):
+        raise fail("usage.completion_tokens missing", expected=f"an integer ≤ {max_tokens}", actual=usage)
+    if completion > max_tokens:
         raise fail("completion_tokens exceeds max_tokens", expected=f"≤ {max_tokens}", actual=completion)
 
 
@@ -238,7 +243,7 @@ def stop_sequence_honoured(text: str, finish_reason: Any, *, stop: str, unconstr
 def n_stream_choices(stream: ChunkStream, *, n: int) -> None:
     """With n choices requested, the stream carries every index 0..n-1, each with its own
     finish_reason."""
-    one_finish_reason_per_choice(stream, n=n)
+    one_finish_reason_per_choice.__wrapped__(stream, n=n)  # type: ignore[attr-defined] - judged under this requirement
 
 
 @check("OAI-PARAM-004")
@@ -262,20 +267,32 @@ def logprobs_shape(choice: dict[str, Any], *, top_logprobs: int) -> None:
         if not isinstance(entry.get("token"), str):
             raise fail(f"logprobs.content[{i}].token", expected="string", actual=entry.get("token"))
         lp = entry.get("logprob")
-        if not isinstance(lp, (int, float)) or isinstance(lp, bool) or lp > 0:
+        if not _is_logprob(lp):
             raise fail(f"logprobs.content[{i}].logprob", expected="number ≤ 0", actual=lp)
         raw = entry.get("bytes")
-        if raw is not None and not (isinstance(raw, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in raw)):
+        if raw is not None and not _is_byte_list(raw):
             raise fail(f"logprobs.content[{i}].bytes", expected="list of byte values or null", actual=raw)
         tops = entry.get("top_logprobs")
-        if not isinstance(tops, list) or not 1 <= len(tops) <= top_logprobs:
-            raise fail(f"logprobs.content[{i}].top_logprobs length", expected=f"1..{top_logprobs}",
+        low = 1 if top_logprobs > 0 else 0
+        if not isinstance(tops, list) or not low <= len(tops) <= top_logprobs:
+            raise fail(f"logprobs.content[{i}].top_logprobs length", expected=f"{low}..{top_logprobs}",
                        actual=None if not isinstance(tops, list) else len(tops))
         for alt in tops:
             alp = alt.get("logprob") if isinstance(alt, dict) else None
-            if not isinstance(alt, dict) or not isinstance(alt.get("token"), str) or not isinstance(alp, (int, float)) \
-                    or alp > 0:
-                raise fail(f"logprobs.content[{i}].top_logprobs entry", expected="{token, logprob ≤ 0}", actual=alt)
+            alt_bytes = alt.get("bytes") if isinstance(alt, dict) else None
+            if not isinstance(alt, dict) or not isinstance(alt.get("token"), str) or not _is_logprob(alp) or (
+                    alt_bytes is not None and not _is_byte_list(alt_bytes)):
+                raise fail(f"logprobs.content[{i}].top_logprobs entry", expected="{token, logprob ≤ 0, bytes}",
+                           actual=alt)
+
+
+def _is_logprob(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0
+
+
+def _is_byte_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in value)
 
 
 # --- models --------------------------------------------------------------------------------

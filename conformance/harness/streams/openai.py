@@ -79,9 +79,12 @@ class ChunkStream:
                 stream.non_object.append((i, event.data[:200]))
                 continue
             chunk = Chunk(index=len(stream.chunks), event_index=i, data=payload, t=event.t_received)
-            if "error" in payload and "choices" not in payload:
+            if "error" in payload or payload.get("object") == "error":
+                # {"error": {...}} (OpenAI, vLLM), flat {"object": "error", ...} (vLLM < 0.10.1,
+                # SGLang) or a chunk that carries both choices and an error (OpenRouter style).
                 stream.error_chunks.append(chunk)
-                continue
+                if "choices" not in payload:
+                    continue
             stream.chunks.append(chunk)
         tail = parser.unterminated_tail
         if tail is not None and tail.strip().replace("data:", "", 1).strip() == DONE:
