@@ -15,6 +15,8 @@ real :class:`~conformance.harness.client.Client` over an ``httpx.MockTransport``
 * ``{"sse": "raw text"}`` → the closed SSEParser of a stream with that body
 * ``{"stream_text": {"sse": "...", "choice": 0}}`` → the concatenated text of a ChunkStream
 * ``{"sse_bytes_hex": "<hex>"}`` → the closed SSEParser of a stream with exactly those bytes
+* ``{"responses_stream": "event: ...\ndata: ...\n\n"}`` → a ResponsesStream (``{"sse", "headers"}`` too)
+* ``{"anthropic_stream": "event: ...\ndata: ...\n\n"}`` → a MessagesStream
 
 A ``schemas`` keyword argument is supplied for checks that take one (overlay flavors from the
 case's ``flavors``, default none, i.e. the pinned spec).
@@ -50,7 +52,7 @@ def mock_exchange(
     """Send one request through the real client to a mock transport that answers as given."""
     parts = chunks if chunks is not None else [body]
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx.Request) -> httpx.Response:  # noqa: ARG001
         return httpx.Response(status, headers=headers or {}, content=iter(parts) if len(parts) > 1 else parts[0])
 
     client = Client("http://endpoint.test", transport=httpx.MockTransport(handler))
@@ -75,6 +77,16 @@ def _build(arg: Any) -> Any:
     if kind == "sse_bytes_hex":  # raw bytes (e.g. invalid UTF-8) → the closed SSEParser
         ex = mock_exchange(headers={"content-type": "text/event-stream"}, chunks=[bytes.fromhex(spec)], stream=True)
         return ex.sse
+    if kind in ("responses_stream", "anthropic_stream"):
+        spec = spec if isinstance(spec, dict) else {"sse": spec}
+        headers = spec.get("headers", {"content-type": "text/event-stream"})
+        ex = mock_exchange(status=spec.get("status", 200), headers=headers, chunks=[spec["sse"].encode("utf-8")],
+                           stream=True, path="/v1/responses" if kind == "responses_stream" else "/v1/messages")
+        if kind == "responses_stream":
+            from conformance.harness.streams.responses import ResponsesStream  # noqa: PLC0415
+            return ResponsesStream.from_exchange(ex)
+        from conformance.harness.streams.anthropic import MessagesStream  # noqa: PLC0415
+        return MessagesStream.from_exchange(ex)
     if kind in ("stream", "sse", "stream_text"):
         spec = spec if isinstance(spec, dict) else {"sse": spec}
         headers = spec.get("headers", {"content-type": "text/event-stream"})

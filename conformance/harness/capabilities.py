@@ -16,6 +16,7 @@ CAPABILITIES: dict[str, str] = {
     "completions": "POST /v1/completions (legacy text completions)",
     "responses": "POST /v1/responses (OpenAI Responses)",
     "responses_store": "GET /v1/responses/{id} and previous_response_id (server-side storage)",
+    "open_responses": "the endpoint claims Open Responses conformance (stricter stream rules)",
     "messages": "POST /v1/messages (Anthropic Messages)",
     "count_tokens": "POST /v1/messages/count_tokens",
     "nim_health": "NIM management: GET /v1/health/live and /v1/health/ready",

@@ -112,7 +112,11 @@ class OpenAI:
 
     # -- helpers -----------------------------------------------------------------------------
     def with_model(self, body: dict[str, Any]) -> dict[str, Any]:
-        return body if "model" in body else {"model": self.model, **body}
+        """Fill in the model and the profile's ``chat_defaults`` (e.g. thinking off for a reasoning
+        model, so small max_tokens budgets produce content) where the request does not set them."""
+        defaults = self.passive.profile.setting("chat_defaults", {})
+        merged = {**{k: v for k, v in defaults.items() if k not in body}, **body}
+        return merged if "model" in merged else {"model": self.model, **merged}
 
     def _send(self, key: str, reuse: bool, send: Callable[[], Exchange]) -> Exchange:
         """Send, or hand back the exchange of an identical earlier request when ``reuse`` is set.
