@@ -435,6 +435,16 @@ class Client:
         finally:
             await response.aclose()
 
+    # -- third-party clients (official SDKs) ---------------------------------------------------
+    def sdk_http_client(self) -> httpx.Client:
+        """An ``httpx.Client`` for an official SDK (``openai.OpenAI(http_client=...)``): its traffic
+        goes through this door too, and every exchange it makes is recorded and redacted like ours."""
+        inner = self._transport or httpx.HTTPTransport()
+        return httpx.Client(
+            transport=_RecordingTransport(self, inner), timeout=self.timeouts.httpx(), trust_env=False,
+            follow_redirects=False,
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         if self._sync is not None:
@@ -445,3 +455,55 @@ class Client:
         if self._async is not None:
             await self._async.aclose()
             self._async = None
+
+
+class _RecordingStream(httpx.SyncByteStream):
+    """Tees the response bytes into an :class:`Exchange` while the SDK reads them."""
+
+    def __init__(self, owner: Client, ex: Exchange, inner: httpx.SyncByteStream, t0: float) -> None:
+        self.owner, self.ex, self.inner, self.t0 = owner, ex, inner, t0
+        self.buf = bytearray()
+        self.error: BaseException | None = None
+        self.done = False
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        try:
+            for chunk in self.inner:
+                self.owner._on_bytes(self.ex, chunk, self.t0, self.buf)
+                yield chunk
+        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised to the SDK
+            self.error = exc
+            raise
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            if not self.done:
+                self.done = True
+                self.owner._finish(self.ex, self.buf, self.t0, self.error)
+
+
+class _RecordingTransport(httpx.BaseTransport):
+    def __init__(self, owner: Client, inner: httpx.BaseTransport) -> None:
+        self.owner, self.inner = owner, inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read() or None
+        ex = self.owner._new_exchange(request.method, str(request.url), dict(request.headers), body, stream=False)
+        t0 = time.monotonic()
+        try:
+            response = self.inner.handle_request(request)
+        except BaseException as exc:
+            self.owner._finish(ex, bytearray(), t0, exc)
+            raise
+        ex.stream = response.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+        self.owner._on_headers(ex, httpx.Response(response.status_code, headers=response.headers,
+                                                   extensions=response.extensions), t0)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=_RecordingStream(self.owner, ex, response.stream, t0),
+                              extensions=response.extensions)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 from conformance.harness.checks import CHECKS
 from conformance.harness.checks import common as http_checks
+from conformance.harness.checks import completions as cmpl_checks
 from conformance.harness.checks import openai as oai_checks
 from conformance.harness.checks import sse as sse_checks
 from conformance.harness.client import Client, Exchange
@@ -139,20 +140,27 @@ class OpenAI:
             http_checks.body_is_json(ex)  # raises with the requirement ID
             raise HarnessError("unreachable")  # pragma: no cover
 
-    def stream_exchange(self, ex: Exchange, *, chunk_schema: str = "openai/chat.completion.chunk") -> ChunkStream:
-        """Passive checks for a chunk stream; returns the parsed stream."""
+    def sse_exchange(self, ex: Exchange) -> None:
+        """Passive checks shared by every event stream: success, content type, UTF-8, framing."""
         self.passive.run(http_checks.well_formed_request_succeeds, ex)
         self.passive.run(oai_checks.event_stream_content_type, ex)
         if ex.sse is None:
             raise HarnessError("stream exchange without SSE parse")
         self.passive.run(sse_checks.stream_is_utf8, ex.sse)
+        self.passive.run(sse_checks.stream_ends_with_complete_event, ex.sse)
+
+    def stream_exchange(self, ex: Exchange, *, completions: bool = False) -> ChunkStream:
+        """Passive checks for a chat or text completions chunk stream; returns the parsed stream."""
+        self.sse_exchange(ex)
         stream = ChunkStream.from_exchange(ex)
         self.passive.run(oai_checks.chunks_are_json_objects, stream)
         self.passive.run(oai_checks.no_error_frames, stream)
-        self.passive.run(oai_checks.chunks_match_schema, stream, schemas=self.schemas, name=chunk_schema)
+        if completions:
+            self.passive.run(cmpl_checks.completion_chunks_match_schema, stream, schemas=self.schemas)
+        else:
+            self.passive.run(oai_checks.chunks_match_schema, stream, schemas=self.schemas)
         self.passive.run(oai_checks.stream_terminated_by_done, stream)
         self.passive.run(oai_checks.nothing_after_done, stream)
-        self.passive.run(sse_checks.stream_ends_with_complete_event, ex.sse)
         return stream
 
     # -- endpoints -----------------------------------------------------------------------------
@@ -188,6 +196,46 @@ class OpenAI:
                                                                 stream=True))
         return self.stream_exchange(ex)
 
+    def completions(self, body: dict[str, Any], *, reuse: bool = True) -> ChatResult:
+        body = self.with_completion_model({k: v for k, v in body.items() if k != "stream"})
+        key = _key("POST", "/v1/completions", body, False)
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/completions", json=body))
+        parsed = self.json_exchange(ex)
+        self.passive.run(cmpl_checks.text_completion_schema, parsed, schemas=self.schemas)
+        return ChatResult(ex, parsed if isinstance(parsed, dict) else {})
+
+    def completions_stream(self, body: dict[str, Any], *, reuse: bool = True) -> ChunkStream:
+        body = self.with_completion_model({**body, "stream": True})
+        key = _key("POST", "/v1/completions", body, True)
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/completions", json=body, stream=True))
+        return self.stream_exchange(ex, completions=True)
+
+    def with_completion_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body if "model" in body else {"model": self.model, **body}
+
+    def responses(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
+        from conformance.harness.checks import responses as resp_checks  # noqa: PLC0415
+
+        body = self.with_completion_model({k: v for k, v in body.items() if k != "stream"})
+        key = _key("POST", "/v1/responses", body, False)
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body))
+        parsed = self.json_exchange(ex)
+        self.passive.run(resp_checks.response_schema, parsed, schemas=self.schemas)
+        return ex, parsed if isinstance(parsed, dict) else {}
+
+    def responses_stream(self, body: dict[str, Any], *, reuse: bool = True) -> Any:
+        from conformance.harness.checks import responses as resp_checks  # noqa: PLC0415
+        from conformance.harness.streams.responses import ResponsesStream  # noqa: PLC0415
+
+        body = self.with_completion_model({**body, "stream": True})
+        key = _key("POST", "/v1/responses", body, True)
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body, stream=True))
+        self.sse_exchange(ex)
+        stream = ResponsesStream.from_exchange(ex)
+        self.passive.run(resp_checks.events_match_schemas, stream, schemas=self.schemas)
+        self.passive.run(resp_checks.one_terminal_event_last, stream)
+        return stream
+
     def models(self, *, reuse: bool = True) -> tuple[Exchange, Any]:
         key = _key("GET", "/v1/models", None, False)
         ex = self._send(key, reuse, lambda: self.client.request("GET", "/v1/models"))
@@ -198,3 +246,70 @@ class OpenAI:
 
 def passive_check_names() -> list[str]:
     return sorted(name for name, info in CHECKS.items() if info.passive)
+
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+@dataclass(slots=True)
+class Anthropic:
+    """The Anthropic-compatible Messages API of the endpoint under test (same passive rules)."""
+
+    client: Client
+    schemas: SchemaSet
+    passive: Passive
+    model: str
+    openai: OpenAI  # shares the reuse cache and request plumbing
+
+    @property
+    def auth(self) -> str:
+        """How the key is sent: ``x-api-key`` (Anthropic) unless the profile says ``bearer``."""
+        return str(self.passive.profile.setting("anthropic_auth", "x-api-key"))
+
+    def headers(self) -> dict[str, str]:
+        return {"anthropic-version": ANTHROPIC_VERSION}
+
+    def with_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body if "model" in body else {"model": self.model, **body}
+
+    def raw(self, method: str, path: str, *, json_body: Any = None, content: bytes | str | None = None,
+            headers: dict[str, str] | None = None, stream: bool = False, reuse: bool = False,
+            auth: str | None = "default") -> Exchange:
+        return self.openai.raw(method, path, json_body=json_body, content=content,
+                               headers={**self.headers(), **(headers or {})}, stream=stream,
+                               auth=self.auth if auth == "default" else auth, reuse=reuse)
+
+    def messages(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
+        from conformance.harness.checks import anthropic as ant_checks  # noqa: PLC0415
+
+        body = self.with_model({k: v for k, v in body.items() if k != "stream"})
+        ex = self.raw("POST", "/v1/messages", json_body=body, reuse=reuse)
+        parsed = self.openai.json_exchange(ex)
+        self.passive.run(ant_checks.message_schema, parsed, schemas=self.schemas)
+        return ex, parsed if isinstance(parsed, dict) else {}
+
+    def messages_stream(self, body: dict[str, Any], *, reuse: bool = True) -> Any:
+        from conformance.harness.checks import anthropic as ant_checks  # noqa: PLC0415
+        from conformance.harness.streams.anthropic import MessagesStream  # noqa: PLC0415
+
+        body = self.with_model({**body, "stream": True})
+        ex = self.raw("POST", "/v1/messages", json_body=body, stream=True, reuse=reuse)
+        self.passive.run(http_checks.well_formed_request_succeeds, ex)
+        self.passive.run(ant_checks.messages_event_stream_content_type, ex)
+        if ex.sse is None:
+            raise HarnessError("stream exchange without SSE parse")
+        self.passive.run(sse_checks.stream_is_utf8, ex.sse)
+        self.passive.run(sse_checks.stream_ends_with_complete_event, ex.sse)
+        stream = MessagesStream.from_exchange(ex)
+        self.passive.run(ant_checks.message_events_match_schemas, stream, schemas=self.schemas)
+        self.passive.run(ant_checks.message_start_first_once, stream)
+        return stream
+
+    def count_tokens(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
+        from conformance.harness.checks import anthropic as ant_checks  # noqa: PLC0415
+
+        body = self.with_model(body)
+        ex = self.raw("POST", "/v1/messages/count_tokens", json_body=body, reuse=reuse)
+        parsed = self.openai.json_exchange(ex)
+        self.passive.run(ant_checks.count_tokens_schema, parsed, schemas=self.schemas)
+        return ex, parsed if isinstance(parsed, dict) else {}

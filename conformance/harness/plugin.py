@@ -28,7 +28,7 @@ from conformance.harness import config as cfg
 from conformance.harness import profiles, reporting
 from conformance.harness.checks import load_all as load_all_checks
 from conformance.harness.client import Client, Exchange, Timeouts
-from conformance.harness.facades import OpenAI, Passive
+from conformance.harness.facades import Anthropic, OpenAI, Passive
 from conformance.harness.failures import (
     ConformanceFailure,
     EndpointTimeout,
@@ -468,6 +468,12 @@ def passive(llmconf_state: RunState) -> Passive:
 def oai(client: Client, schemas: SchemaSet, passive: Passive, model: str, llmconf_state: RunState) -> OpenAI:
     """The OpenAI-compatible API facade (session-wide, so identical requests are shared)."""
     return OpenAI(client=client, schemas=schemas, passive=passive, model=model)
+
+
+@pytest.fixture(scope="session")
+def ant(oai: OpenAI) -> Anthropic:
+    """The Anthropic-compatible Messages API facade."""
+    return Anthropic(client=oai.client, schemas=oai.schemas, passive=oai.passive, model=oai.model, openai=oai)
 
 
 # --- end of run -------------------------------------------------------------------------------

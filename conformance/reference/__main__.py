@@ -76,6 +76,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print_to_stderr("stopping")
         return 0
     finally:
+        # A second Ctrl-C / SIGTERM must not interrupt the shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.stop()
 
 
@@ -151,7 +154,10 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.reference", description="The embedded reference endpoint (llama-server + Gemma 3 270M).")
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.reference",
+        description="The embedded reference endpoint (llama-server + Gemma 3 270M).",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{prepare,serve,info}")
 
     p = sub.add_parser("prepare", help="build/find llama-server and assemble the model (one-time)")

@@ -8,6 +8,7 @@ the default are justified by measurement in ``docs/reference-measurements.md``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,11 @@ class ReferenceConfig:
     #: Total context (``-c``); llama-server splits it between the ``parallel`` slots.
     ctx_size: int = 8192
     parallel: int = 2
-    threads: int = 2
+    #: ``--threads``. 1, not 2, by measurement: with 2 threads on a 2-core machine, generation
+    #: collapses from ~74 to 2-8 tokens/s whenever another process keeps one core busy (ggml's
+    #: worker threads spin-wait); with 1 thread it stays at ~40-50 tokens/s. Override with
+    #: ``$LLMCONF_REFERENCE_THREADS``.
+    threads: int = 1
     model_id: str = MODEL_ID
     #: Server-wide defaults for the template variables (``--chat-template-kwargs``); a request's
     #: ``chat_template_kwargs`` overrides them key by key.
@@ -39,12 +44,27 @@ class ReferenceConfig:
             "--reasoning-format", self.reasoning_format,
             "-c", str(self.ctx_size),
             "--parallel", str(self.parallel),
-            "--threads", str(self.threads),
+            "--threads", str(_threads_override() or self.threads),
             "--alias", self.model_id,
         ]
         if self.template_kwargs:
             args += ["--chat-template-kwargs", json.dumps(self.template_kwargs, separators=(",", ":"))]
         return args + list(self.extra_args)
+
+
+def _threads_override() -> int | None:
+    raw = os.environ.get("LLMCONF_REFERENCE_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from conformance.reference._common import ReferenceSetupError
+
+        raise ReferenceSetupError(f"LLMCONF_REFERENCE_THREADS must be a positive integer, got {raw!r}")
+    return value
 
 
 _NO_THINKING = {"enable_thinking": False}

@@ -13,6 +13,7 @@ Linux, the kernel sends the server SIGTERM if the Python process dies (``PR_SET_
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import os
 import signal
@@ -28,7 +29,7 @@ from typing import IO
 from conformance.reference._common import (
     Progress,
     ReferenceSetupError,
-    no_progress,
+    print_to_stderr,
     tail,
 )
 from conformance.reference.configs import DEFAULT_CONFIG, ReferenceConfig, get_config
@@ -37,15 +38,13 @@ DEFAULT_LOG_PATH = Path("reports/reference-server.log")
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
 
-_RUNNING: "weakref.WeakSet[ReferenceServer]" = weakref.WeakSet()
+_RUNNING: weakref.WeakSet[ReferenceServer] = weakref.WeakSet()
 
 
 def _stop_all_at_exit() -> None:
     for server in list(_RUNNING):
-        try:
+        with contextlib.suppress(Exception):  # best effort at exit
             server.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
 
 
 atexit.register(_stop_all_at_exit)
@@ -92,7 +91,7 @@ class ReferenceServer:
         model: Path | None = None,
         start_timeout: float = START_TIMEOUT_S,
         extra_args: tuple[str, ...] = (),
-        progress: Progress = no_progress,
+        progress: Progress = print_to_stderr,
     ) -> None:
         self.config: ReferenceConfig = get_config(config_name)
         self.log_path = Path(log_path)
@@ -187,7 +186,8 @@ class ReferenceServer:
         self._close_log()
         self._log = self.log_path.open("ab")
         self._log_offset = self._log.tell()
-        header = f"=== llmconf reference server: config={self.config.name} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n$ {' '.join(cmd)}\n"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        header = f"=== llmconf reference server: config={self.config.name} at {stamp}\n$ {' '.join(cmd)}\n"
         self._log.write(header.encode())
         self._log.flush()
         main_thread = threading.current_thread() is threading.main_thread()
@@ -243,13 +243,20 @@ class ReferenceServer:
         if proc is not None:
             if proc.poll() is None:
                 try:
-                    proc.terminate()
-                    rc = proc.wait(timeout=STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    rc = proc.wait()
-                except ProcessLookupError:
-                    rc = proc.poll()
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()
+                    try:
+                        rc = proc.wait(timeout=STOP_GRACE_S)
+                    except subprocess.TimeoutExpired:
+                        with contextlib.suppress(ProcessLookupError):
+                            proc.kill()
+                        rc = proc.wait()
+                except BaseException:
+                    # Interrupted while waiting (e.g. a second Ctrl-C): never leave it behind.
+                    with contextlib.suppress(OSError):
+                        proc.kill()
+                    proc.wait()
+                    raise
             else:
                 rc = proc.returncode
         _RUNNING.discard(self)

@@ -76,7 +76,7 @@ def load_all() -> dict[str, CheckInfo]:
     """Import every check module so the registry is complete."""
     import importlib  # noqa: PLC0415
 
-    for module in ("common", "nim", "openai", "sse", "completions", "responses", "anthropic"):
+    for module in ("common", "nim", "openai", "sse", "completions", "responses", "anthropic", "sdk"):
         try:
             importlib.import_module(f"conformance.harness.checks.{module}")
         except ModuleNotFoundError as exc:  # a module not written yet; never hides a broken import
