@@ -19,6 +19,8 @@ caller asks for it) and are redacted from everything recorded.
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import itertools
 import json as jsonlib
 import time
@@ -225,9 +227,15 @@ class Client:
         content: bytes | str | None,
         headers: Mapping[str, str] | None,
         auth: str | None,
+        stream: bool = False,
     ) -> tuple[str, dict[str, str], bytes | None]:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
         hdrs = self._headers(headers, auth)
+        if stream:
+            # A connection that carried a stream is not reused: some servers (llama.cpp) close it
+            # after the stream while advertising keep-alive, which would turn the *next* request
+            # into a spurious transport error. The keep-alive defect itself is checked separately.
+            hdrs.setdefault("connection", "close")
         body: bytes | None = None
         if json is not None and content is not None:
             raise HarnessError("pass either json= or content=, not both")
@@ -321,7 +329,7 @@ class Client:
         auth: str | None = "bearer",
     ) -> Exchange:
         """Send one request; return the recorded exchange (whatever the status)."""
-        url, hdrs, body = self._build(method, path, json, content, headers, auth)
+        url, hdrs, body = self._build(method, path, json, content, headers, auth, stream)
         ex = self._new_exchange(method, url, hdrs, body, stream)
         client = self._sync_client()
         t0 = time.monotonic()
@@ -377,7 +385,7 @@ class Client:
         stream: bool = False,
         auth: str | None = "bearer",
     ) -> Exchange:
-        url, hdrs, body = self._build(method, path, json, content, headers, auth)
+        url, hdrs, body = self._build(method, path, json, content, headers, auth, stream)
         client = self._async_client()
         assert self._semaphore is not None
         async with self._semaphore:
@@ -436,14 +444,18 @@ class Client:
             await response.aclose()
 
     # -- third-party clients (official SDKs) ---------------------------------------------------
-    def sdk_http_client(self) -> httpx.Client:
-        """An ``httpx.Client`` for an official SDK (``openai.OpenAI(http_client=...)``): its traffic
-        goes through this door too, and every exchange it makes is recorded and redacted like ours."""
-        inner = self._transport or httpx.HTTPTransport()
-        return httpx.Client(
-            transport=_RecordingTransport(self, inner), timeout=self.timeouts.httpx(), trust_env=False,
-            follow_redirects=False,
-        )
+    def sdk_http_client(self, library: str = "httpx") -> Any:
+        """An HTTP client for an official SDK (``openai.OpenAI(http_client=...)``): its traffic goes
+        through this door too, and every exchange it makes is recorded and redacted like ours.
+        ``library`` is the httpx distribution the SDK expects (recent anthropic SDKs use ``httpx2``,
+        an API-compatible fork)."""
+        lib = importlib.import_module(library)
+        transport_cls = _recording_transport_class(lib)
+        inner = self._transport if (self._transport is not None and library == "httpx") else lib.HTTPTransport()
+        timeout = lib.Timeout(connect=self.timeouts.connect_s, read=self.timeouts.read_s, write=self.timeouts.read_s,
+                              pool=self.timeouts.total_s)
+        return lib.Client(transport=transport_cls(self, inner, lib), timeout=timeout, trust_env=False,
+                          follow_redirects=False)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -457,53 +469,56 @@ class Client:
             self._async = None
 
 
-class _RecordingStream(httpx.SyncByteStream):
-    """Tees the response bytes into an :class:`Exchange` while the SDK reads them."""
+@functools.lru_cache(maxsize=4)
+def _recording_transport_class(lib: Any) -> type:
+    """A transport (for ``lib`` = httpx or an API-compatible fork) that records every exchange an
+    SDK makes into the owning :class:`Client`, teeing the response bytes as the SDK reads them."""
 
-    def __init__(self, owner: Client, ex: Exchange, inner: httpx.SyncByteStream, t0: float) -> None:
-        self.owner, self.ex, self.inner, self.t0 = owner, ex, inner, t0
-        self.buf = bytearray()
-        self.error: BaseException | None = None
-        self.done = False
+    class RecordingStream(lib.SyncByteStream):  # type: ignore[misc, name-defined]
+        def __init__(self, owner: Client, ex: Exchange, inner: Any, t0: float) -> None:
+            self.owner, self.ex, self.inner, self.t0 = owner, ex, inner, t0
+            self.buf = bytearray()
+            self.error: BaseException | None = None
+            self.done = False
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        try:
-            for chunk in self.inner:
-                self.owner._on_bytes(self.ex, chunk, self.t0, self.buf)
-                yield chunk
-        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised to the SDK
-            self.error = exc
-            raise
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            try:
+                for chunk in self.inner:
+                    self.owner._on_bytes(self.ex, chunk, self.t0, self.buf)
+                    yield chunk
+            except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised to the SDK
+                self.error = exc
+                raise
 
-    def close(self) -> None:
-        try:
+        def close(self) -> None:
+            try:
+                self.inner.close()
+            finally:
+                if not self.done:
+                    self.done = True
+                    self.owner._finish(self.ex, self.buf, self.t0, self.error)
+
+    class RecordingTransport(lib.BaseTransport):  # type: ignore[misc, name-defined]
+        def __init__(self, owner: Client, inner: Any, module: Any) -> None:
+            self.owner, self.inner, self.lib = owner, inner, module
+
+        def handle_request(self, request: Any) -> Any:
+            body = request.read() or None
+            ex = self.owner._new_exchange(request.method, str(request.url), dict(request.headers), body,
+                                          stream=False)
+            t0 = time.monotonic()
+            try:
+                response = self.inner.handle_request(request)
+            except BaseException as exc:
+                self.owner._finish(ex, bytearray(), t0, exc)
+                raise
+            ex.stream = response.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+            self.owner._on_headers(ex, response, t0)
+            return self.lib.Response(response.status_code, headers=response.headers,
+                                     stream=RecordingStream(self.owner, ex, response.stream, t0),
+                                     extensions=response.extensions)
+
+        def close(self) -> None:
             self.inner.close()
-        finally:
-            if not self.done:
-                self.done = True
-                self.owner._finish(self.ex, self.buf, self.t0, self.error)
 
-
-class _RecordingTransport(httpx.BaseTransport):
-    def __init__(self, owner: Client, inner: httpx.BaseTransport) -> None:
-        self.owner, self.inner = owner, inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read() or None
-        ex = self.owner._new_exchange(request.method, str(request.url), dict(request.headers), body, stream=False)
-        t0 = time.monotonic()
-        try:
-            response = self.inner.handle_request(request)
-        except BaseException as exc:
-            self.owner._finish(ex, bytearray(), t0, exc)
-            raise
-        ex.stream = response.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
-        self.owner._on_headers(ex, httpx.Response(response.status_code, headers=response.headers,
-                                                   extensions=response.extensions), t0)
-        assert isinstance(response.stream, httpx.SyncByteStream)
-        return httpx.Response(response.status_code, headers=response.headers,
-                              stream=_RecordingStream(self.owner, ex, response.stream, t0),
-                              extensions=response.extensions)
-
-    def close(self) -> None:
-        self.inner.close()
+    return RecordingTransport

@@ -29,7 +29,9 @@ def anthropic_client(client: Client, api_key: str | None, timeout_s: float, *, a
     kwargs: dict[str, Any] = {"api_key": api_key or "not-used"}
     if auth == "bearer":
         kwargs = {"auth_token": api_key or "not-used"}
-    return anthropic.Anthropic(base_url=client.base_url, http_client=client.sdk_http_client(), max_retries=0,
+    # anthropic SDK 2.x is built on httpx2 (an API-compatible fork of httpx); older ones on httpx.
+    library = "httpx2" if hasattr(anthropic._base_client, "httpx2") else "httpx"
+    return anthropic.Anthropic(base_url=client.base_url, http_client=client.sdk_http_client(library), max_retries=0,
                                timeout=timeout_s, **kwargs)
 
 

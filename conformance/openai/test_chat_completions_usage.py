@@ -4,6 +4,7 @@ import pytest
 
 from conformance.harness.checks import openai as checks
 from conformance.harness.datasets import case
+from conformance.harness.failures import NotApplicable
 from conformance.harness.requirements import requirement
 
 SHORT = case("openai/chat_basic.json", "short-reply").request
@@ -16,9 +17,23 @@ def test_usage_counts_add_up(oai):
 
 @requirement("OAI-USAGE-002")
 @pytest.mark.requires("streaming")
-def test_include_usage_gives_exactly_one_final_usage_chunk(oai):
-    stream = oai.chat_stream({**SHORT, "stream_options": {"include_usage": True}})
-    checks.stream_usage_chunk(stream)
+@pytest.mark.parametrize("n", [1, pytest.param(2, marks=pytest.mark.requires("n_gt_1"))], ids=["n1", "n2"])
+def test_include_usage_gives_exactly_one_final_usage_chunk(oai, n):
+    request = {**SHORT, "stream_options": {"include_usage": True}}
+    if n > 1:
+        request = {**request, "n": n, "temperature": 0.8}
+    checks.stream_usage_chunk(oai.chat_stream(request))
+
+
+@requirement("OAI-USAGE-004")
+@pytest.mark.requires("n_gt_1")
+def test_usage_counts_every_choice(oai):
+    count = [{"role": "user", "content": "Count from one to fifty, separated by commas: one, two, three,"}]
+    result = oai.chat({"messages": count, "max_tokens": 4, "temperature": 0, "n": 2})
+    reasons = [c.get("finish_reason") for c in result.body.get("choices") or []]
+    if reasons != ["length", "length"]:
+        raise NotApplicable(f"not every choice was cut by max_tokens: {reasons}")
+    checks.usage_counts_every_choice(result.usage, reasons, max_tokens=4)
 
 
 @requirement("OAI-USAGE-003")

@@ -13,7 +13,8 @@ port with one of :data:`REFERENCE_CONFIGS` (default :data:`DEFAULT_CONFIG`).
 
 Environment overrides: ``LLMCONF_CACHE_DIR`` (cache root), ``LLMCONF_LLAMA_SERVER`` (use this
 binary, never build), ``LLMCONF_TEMPLATES_DIR`` (chat templates folder for such a binary),
-``LLMCONF_MODEL_PATH`` (use this GGUF), ``LLMCONF_BUILD_JOBS`` (build parallelism, default 2).
+``LLMCONF_MODEL_PATH`` (use this GGUF), ``LLMCONF_BUILD_JOBS`` (build parallelism, default 2),
+``LLMCONF_REFERENCE_THREADS`` (llama-server ``--threads``, default 1).
 """
 
 from __future__ import annotations

@@ -130,7 +130,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if build_info:
         print(f"  origin:            {build_info.get('origin')}  built {build_info.get('date')}"
               f"  build_seconds={build_info.get('build_seconds')}")
-        print(f"  version:           {str(build_info.get('binary_version_output', '')).splitlines()[0:1]}")
+        version_lines = str(build_info.get("binary_version_output", "")).splitlines()
+        print(f"  version:           {version_lines[0] if version_lines else 'unknown'}")
     print(f"model:               {model_file if model_file.is_file() else 'not assembled'}"
           f"  ({MODEL_DISTRIBUTION} {pkg_version or 'NOT INSTALLED'})")
     print(f"model id:            {MODEL_ID}")

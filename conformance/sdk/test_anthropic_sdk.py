@@ -11,15 +11,17 @@ USER = [{"role": "user", "content": "Say hello to the conformance suite."}]
 
 @pytest.fixture(scope="module")
 def sdk(client, llmconf_state, settings, profile):
-    return anthropic_client(client, llmconf_state.api_key, settings.timeout_s,
-                            auth=str(profile.setting("anthropic_auth", "x-api-key")))
+    sdk = anthropic_client(client, llmconf_state.api_key, settings.timeout_s,
+                           auth=str(profile.setting("anthropic_auth", "x-api-key")))
+    yield sdk
+    sdk.close()
 
 
 @requirement("ANT-SDK-001")
 @pytest.mark.requires("messages")
 def test_anthropic_sdk_creates_message(sdk, model):
     with sdk_verdict("ANT-SDK-001", "messages.create"):
-        message = sdk.messages.create(model=model, messages=USER, max_tokens=8, temperature=0)
+        message = sdk.messages.create(model=model, messages=USER, max_tokens=8, extra_body={"temperature": 0})
         assert message.role == "assistant"
 
 
@@ -28,7 +30,7 @@ def test_anthropic_sdk_creates_message(sdk, model):
 def test_anthropic_sdk_accumulates_message_stream(sdk, model):
     deltas = []
     with sdk_verdict("ANT-SDK-002", "messages.stream"):
-        with sdk.messages.stream(model=model, messages=USER, max_tokens=8, temperature=0) as stream:
+        with sdk.messages.stream(model=model, messages=USER, max_tokens=8, extra_body={"temperature": 0}) as stream:
             for text in stream.text_stream:
                 deltas.append(text)
             final = stream.get_final_message()

@@ -200,6 +200,16 @@ def stream_usage_chunk(stream: ChunkStream) -> None:
     usage_arithmetic.__wrapped__(chunk.usage)  # type: ignore[attr-defined] - judged under this requirement
 
 
+@check("OAI-USAGE-004")
+def usage_counts_every_choice(usage: Any, finish_reasons: list[Any], *, max_tokens: int) -> None:
+    """When all n choices are cut by max_tokens, completion_tokens = n × max_tokens."""
+    completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    expected = len(finish_reasons) * max_tokens
+    if completion != expected:
+        raise fail(f"completion_tokens for {len(finish_reasons)} choices each cut at max_tokens={max_tokens}",
+                   expected=expected, actual=completion)
+
+
 @check("OAI-USAGE-003")
 def no_usage_without_include(stream: ChunkStream) -> None:
     """Without stream_options.include_usage, no chunk carries a non-null usage."""
