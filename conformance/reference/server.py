@@ -26,6 +26,8 @@ import weakref
 from pathlib import Path
 from typing import IO
 
+from conformance.harness.redaction import redact
+
 from conformance.reference._common import (
     Progress,
     ReferenceSetupError,
@@ -156,8 +158,8 @@ class ReferenceServer:
         for flag in ("--no-webui", "--offline"):
             if supports_flag(binary, flag):
                 cmd.append(flag)
-        if self.api_key:
-            cmd += ["--api-key", self.api_key]
+        # The API key never goes on the command line (visible in `ps` and in the log header): it is
+        # passed in the LLAMA_API_KEY environment variable, which llama-server reads for --api-key.
         cmd += list(self.extra_args)
         return cmd
 
@@ -179,6 +181,12 @@ class ReferenceServer:
                         ) from None
             raise AssertionError("unreachable")  # pragma: no cover
 
+    def _env(self) -> dict[str, str]:
+        env = _child_env()
+        if self.api_key:
+            env["LLAMA_API_KEY"] = self.api_key
+        return env
+
     def _launch(self, port: int) -> None:
         cmd = self.build_command(port)
         self.command = cmd
@@ -187,7 +195,8 @@ class ReferenceServer:
         self._log = self.log_path.open("ab")
         self._log_offset = self._log.tell()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        header = f"=== llmconf reference server: config={self.config.name} at {stamp}\n$ {' '.join(cmd)}\n"
+        auth = " (API key in $LLAMA_API_KEY)" if self.api_key else ""
+        header = f"=== llmconf reference server: config={self.config.name} at {stamp}{auth}\n$ {redact(' '.join(cmd))}\n"
         self._log.write(header.encode())
         self._log.flush()
         main_thread = threading.current_thread() is threading.main_thread()
@@ -198,7 +207,7 @@ class ReferenceServer:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                env=_child_env(),
+                env=self._env(),
                 start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the server
                 preexec_fn=_pdeathsig_preexec if (main_thread and sys.platform.startswith("linux")) else None,
             )
