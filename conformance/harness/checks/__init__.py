@@ -74,13 +74,17 @@ def fail(message: str, *, expected: Any = None, actual: Any = None, details: Any
 
 def load_all() -> dict[str, CheckInfo]:
     """Import every check module so the registry is complete."""
-    import importlib  # noqa: PLC0415
-
-    for module in ("common", "nim", "openai", "sse", "completions", "responses", "anthropic", "sdk"):
-        try:
-            importlib.import_module(f"conformance.harness.checks.{module}")
-        except ModuleNotFoundError as exc:  # a module not written yet; never hides a broken import
-            if exc.name != f"conformance.harness.checks.{module}":
-                raise
+    from conformance.harness.checks import (  # noqa: F401, PLC0415
+        anthropic,
+        common,
+        completions,
+        nim,
+        openai,
+        reasoning,
+        responses,
+        sdk,
+        sse,
+        tools,
+    )
 
     return CHECKS

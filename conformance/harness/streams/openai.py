@@ -143,6 +143,17 @@ class ChunkStream:
         usage = chunks[-1].usage if chunks else None
         return usage if isinstance(usage, dict) else None
 
+    def tool_calls(self, choice_index: int = 0) -> list["ReassembledCall"]:
+        """The streamed ``delta.tool_calls`` fragments of one choice merged by ``index`` (as the
+        SDK accumulators do), in order of first appearance. Malformed fragments never raise: the
+        ones that belong to a call are listed in its ``problems``, the others (no usable index,
+        not an object) in :meth:`tool_call_problems`."""
+        return _reassemble_tool_calls(self, choice_index)[0]
+
+    def tool_call_problems(self, choice_index: int = 0) -> list[str]:
+        """Tool-call fragments of one choice that could not be attached to any call."""
+        return _reassemble_tool_calls(self, choice_index)[1]
+
 
 def _has_content(choice: dict[str, Any]) -> bool:
     delta = choice.get("delta")
@@ -152,3 +163,127 @@ def _has_content(choice: dict[str, Any]) -> bool:
                 return True
         return bool(delta.get("tool_calls"))
     return isinstance(choice.get("text"), str) and bool(choice["text"])
+
+
+# --- tool-call reassembly ------------------------------------------------------------------
+
+TOOL_CALL_FIRST_KEYS = ("id", "type", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class ReassembledCall:
+    """One streamed tool call rebuilt from its fragments (every ``delta.tool_calls[]`` entry with
+    the same ``index``).
+
+    ``name`` and ``arguments`` are the concatenation of every string fragment, as the SDK
+    accumulators build them (a name repeated in every fragment therefore shows up doubled, as a
+    client would see it). ``id`` and ``type`` are the first non-empty values; every distinct id
+    seen is kept in ``ids`` (several ids at one index = calls merged into one index)."""
+
+    index: int
+    id: str | None
+    type: str | None
+    name: str | None
+    arguments: str
+    fragments: int  # number of tool_calls entries with this index
+    name_fragments: int  # how many of them carried a non-empty name
+    first_fragment_keys: frozenset[str]  # subset of {"id", "type", "name"} set in the first fragment
+    order: int  # position of first appearance among this choice's calls (0, 1, ...)
+    first_chunk: int = -1  # Chunk.index of the first fragment
+    ids: tuple[str, ...] = ()  # distinct non-empty ids, in order of appearance
+    name_parts: tuple[str, ...] = ()  # each non-empty name fragment, in order
+    problems: tuple[str, ...] = ()  # malformed fragments of this call (never raised here)
+
+
+@dataclass(slots=True)
+class _CallAcc:
+    index: int
+    order: int
+    first_chunk: int
+    first_fragment_keys: frozenset[str]
+    type: str | None = None
+    ids: list[str] = field(default_factory=list)
+    name_parts: list[str] = field(default_factory=list)
+    arguments: list[str] = field(default_factory=list)
+    fragments: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def freeze(self) -> ReassembledCall:
+        return ReassembledCall(
+            index=self.index, id=self.ids[0] if self.ids else None, type=self.type,
+            name="".join(self.name_parts) if self.name_parts else None, arguments="".join(self.arguments),
+            fragments=self.fragments, name_fragments=len(self.name_parts),
+            first_fragment_keys=self.first_fragment_keys, order=self.order, first_chunk=self.first_chunk,
+            ids=tuple(self.ids), name_parts=tuple(self.name_parts), problems=tuple(self.problems),
+        )
+
+
+def _set(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _reassemble_tool_calls(stream: ChunkStream, choice_index: int) -> tuple[list[ReassembledCall], list[str]]:
+    calls: dict[int, _CallAcc] = {}
+    loose: list[str] = []
+    for chunk, choice in stream.by_choice().get(choice_index, []):
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            continue
+        entries = delta.get("tool_calls")
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            loose.append(f"chunk {chunk.index}: delta.tool_calls is not a list: {_short(entries)}")
+            continue
+        for pos, entry in enumerate(entries):
+            where = f"chunk {chunk.index} tool_calls[{pos}]"
+            if not isinstance(entry, dict):
+                loose.append(f"{where}: not an object: {_short(entry)}")
+                continue
+            index = entry.get("index")
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                loose.append(f"{where}: no usable index ({_short(index)}): {_short(entry)}")
+                continue
+            function = entry.get("function")
+            fn = function if isinstance(function, dict) else {}
+            acc = calls.get(index)
+            if acc is None:
+                keys = {k for k in ("id", "type") if _set(entry.get(k))}
+                if _set(fn.get("name")):
+                    keys.add("name")
+                acc = _CallAcc(index=index, order=len(calls), first_chunk=chunk.index,
+                               first_fragment_keys=frozenset(keys))
+                calls[index] = acc
+            acc.fragments += 1
+            if function is not None and not isinstance(function, dict):
+                acc.problems.append(f"{where}: function is not an object: {_short(function)}")
+            call_id = entry.get("id")
+            if _set(call_id):
+                if call_id not in acc.ids:
+                    acc.ids.append(call_id)
+            elif call_id not in (None, ""):
+                acc.problems.append(f"{where}: id is not a string: {_short(call_id)}")
+            ctype = entry.get("type")
+            if _set(ctype):
+                if acc.type is None:
+                    acc.type = ctype
+                elif ctype != acc.type:
+                    acc.problems.append(f"{where}: type changes from {acc.type!r} to {ctype!r}")
+            elif ctype not in (None, ""):
+                acc.problems.append(f"{where}: type is not a string: {_short(ctype)}")
+            name = fn.get("name")
+            if _set(name):
+                acc.name_parts.append(name)
+            elif name not in (None, ""):
+                acc.problems.append(f"{where}: function.name is not a string: {_short(name)}")
+            arguments = fn.get("arguments")
+            if isinstance(arguments, str):
+                acc.arguments.append(arguments)
+            elif arguments is not None:
+                acc.problems.append(f"{where}: function.arguments is not a string: {_short(arguments)}")
+    return [acc.freeze() for acc in sorted(calls.values(), key=lambda a: a.order)], loose
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,592 @@
+"""Checks for reasoning output (chat completions: OAI-REASON-*) and for Anthropic tool use and
+extended thinking (ANT-TOOLS-*, ANT-THINK-001).
+
+Chat reasoning text arrives in ``message.reasoning`` (vLLM ≥ 0.16, NIM 2.x, aimlapi/OpenRouter),
+``message.reasoning_content`` (SGLang, llama.cpp, hosted NVIDIA build, vLLM ≤ 0.11) or both with
+the same value (vLLM 0.11–0.15, PR #27752 → #33402); aimlapi adds ``reasoning_details[]``
+(wire-protocols.md §4.6, §6). The suite accepts the field the profile declares (or either),
+records which one came (:func:`reasoning_field_used`), and fails when both are present with
+different values or when reasoning leaks into ``content`` as ``<think>`` tags.
+
+A chat ``message`` argument is ``choices[0].message`` (a whole chat.completion body is accepted
+too) or, for the streamed variants, a :class:`ChunkStream` whose choice-0 deltas are concatenated
+field by field. Whitespace-only reasoning counts as no reasoning text.
+
+Anthropic ``message`` arguments are a non-streamed Message body, ``MessagesStream.final_message()``
+or the :class:`MessagesStream` itself. Thinking signatures are never verified (vLLM sends a random
+``uuid4().hex``; wire-protocols.md §2.6).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jsonschema
+
+from conformance.harness.checks import check, fail
+from conformance.harness.client import Exchange
+from conformance.harness.failures import NotApplicable, UsageError
+from conformance.harness.streams.anthropic import MessagesStream, parse_partial_json
+from conformance.harness.streams.openai import ChunkStream
+
+REASONING_FIELDS = ("reasoning", "reasoning_content")
+DECLARABLE_FIELDS = (*REASONING_FIELDS, "either")
+THINK_TAG = re.compile(r"<\s*/?\s*think\s*>", re.IGNORECASE)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(text: Any, limit: int = 160) -> str:
+    text = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _has_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+# --- chat message views (public helpers for tests; not checks) -----------------------------
+
+
+def _message_of(subject: Any) -> dict[str, Any] | ChunkStream:
+    """The message dict (a chat.completion body stands for its first choice's message) or the
+    stream itself."""
+    if isinstance(subject, ChunkStream):
+        return subject
+    if isinstance(subject, dict) and isinstance(subject.get("choices"), list) and "message" not in subject:
+        choices = [c for c in subject["choices"] if isinstance(c, dict)]
+        first = next((c for c in choices if c.get("index") == 0), choices[0] if choices else None)
+        message = first.get("message") if first else None
+        if not isinstance(message, dict):
+            raise fail("chat.completion without choices[0].message", expected="a message object", actual=first)
+        return message
+    if not isinstance(subject, dict):
+        raise fail("no chat message to judge", expected="choices[0].message (an object) or a chunk stream",
+                   actual=subject)
+    return subject
+
+
+def _deltas(stream: ChunkStream, choice: int = 0) -> list[dict[str, Any]]:
+    return [c["delta"] for _, c in stream.by_choice().get(choice, []) if isinstance(c.get("delta"), dict)]
+
+
+def reasoning_fields(subject: Any) -> dict[str, Any]:
+    """The reasoning fields a message carries: ``{"reasoning": …, "reasoning_content": …}`` with
+    only the keys present (values as sent, possibly None). For a stream, a field is present when
+    at least one delta carried it as a string; its value is the concatenation. A value that is
+    neither a string nor null fails (under the calling check's requirement)."""
+    message = _message_of(subject)
+    out: dict[str, Any] = {}
+    if isinstance(message, ChunkStream):
+        for name in REASONING_FIELDS:
+            pieces = []
+            for delta in _deltas(message):
+                value = delta.get(name)
+                if value is not None and not isinstance(value, str):
+                    raise fail(f"delta.{name} is not a string", expected="string or null", actual=value)
+                if isinstance(value, str):
+                    pieces.append(value)
+            if pieces:
+                out[name] = "".join(pieces)
+        return out
+    for name in REASONING_FIELDS:
+        if name in message:
+            value = message[name]
+            if value is not None and not isinstance(value, str):
+                raise fail(f"message.{name} is not a string", expected="string or null", actual=value)
+            out[name] = value
+    return out
+
+
+def reasoning_details(subject: Any) -> list[Any]:
+    """aimlapi/OpenRouter ``reasoning_details`` entries (concatenated over the deltas of a stream)."""
+    message = _message_of(subject)
+    if isinstance(message, ChunkStream):
+        out: list[Any] = []
+        for delta in _deltas(message):
+            value = delta.get("reasoning_details")
+            if isinstance(value, list):
+                out.extend(value)
+        return out
+    value = message.get("reasoning_details")
+    return value if isinstance(value, list) else []
+
+
+def _detail_texts(subject: Any) -> list[tuple[int, str, str]]:
+    """(index, key, text) of reasoning_details entries that carry readable text or a summary
+    (``reasoning.encrypted`` entries carry ``data`` only and are not readable text)."""
+    out = []
+    for i, entry in enumerate(reasoning_details(subject)):
+        if isinstance(entry, dict):
+            for key in ("text", "summary"):
+                if _has_text(entry.get(key)):
+                    out.append((i, key, entry[key]))
+    return out
+
+
+def reasoning_text(subject: Any) -> str:
+    """The reasoning text of a message or stream: the first non-blank of reasoning,
+    reasoning_content ('' when neither has text)."""
+    fields = reasoning_fields(subject)
+    for name in REASONING_FIELDS:
+        if _has_text(fields.get(name)):
+            return fields[name]
+    return ""
+
+
+def reasoning_field_used(subject: Any) -> str | None:
+    """Which field carried the reasoning text: "reasoning", "reasoning_content", "both" or None
+    (for the report; the suite accepts either)."""
+    fields = reasoning_fields(subject)
+    used = [name for name in REASONING_FIELDS if _has_text(fields.get(name))]
+    return "both" if len(used) == 2 else (used[0] if used else None)
+
+
+def has_reasoning(subject: Any) -> bool:
+    """Whether a message or stream carries reasoning text (reasoning, reasoning_content or
+    reasoning_details text/summary)."""
+    return bool(reasoning_text(subject)) or bool(_detail_texts(subject))
+
+
+def content_text(subject: Any) -> str | None:
+    """``message.content`` (text parts joined when it is a list), or the concatenated content
+    deltas of a stream."""
+    if subject is None or isinstance(subject, str):
+        return subject
+    message = _message_of(subject)
+    if isinstance(message, ChunkStream):
+        return message.text()
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return content if isinstance(content, str) or content is None else str(content)
+
+
+def _usage_of(subject: Any) -> Any:
+    if isinstance(subject, ChunkStream):
+        return subject.final_usage()
+    if isinstance(subject, dict) and "choices" in subject and "usage" in subject:
+        return subject["usage"]
+    return subject
+
+
+def reasoning_tokens(usage: Any) -> tuple[Any, str | None]:
+    """``(value, where)`` of the reported reasoning token count:
+    ``usage.completion_tokens_details.reasoning_tokens`` or SGLang's top-level
+    ``usage.reasoning_tokens``; ``(None, None)`` when neither is reported (or is null)."""
+    usage = _usage_of(usage)
+    if not isinstance(usage, dict):
+        return None, None
+    details = usage.get("completion_tokens_details")
+    if isinstance(details, dict) and details.get("reasoning_tokens") is not None:
+        return details["reasoning_tokens"], "completion_tokens_details.reasoning_tokens"
+    if usage.get("reasoning_tokens") is not None:
+        return usage["reasoning_tokens"], "reasoning_tokens"
+    return None, None
+
+
+def _leak_hint(subject: Any) -> str:
+    content = content_text(subject)
+    if isinstance(content, str) and THINK_TAG.search(content):
+        return " (content carries <think> tags: no reasoning parser active?)"
+    return ""
+
+
+# --- OAI-REASON ----------------------------------------------------------------------------
+
+
+@check("OAI-REASON-001")
+def reasoning_in_declared_field(message: Any, *, field: str) -> None:
+    """With thinking on, reasoning text is a non-empty string in the declared field
+    ("reasoning", "reasoning_content" or "either": at least one of them); when both fields are
+    present and not null they are equal (vLLM 0.11–0.15 sends both)."""
+    if field not in DECLARABLE_FIELDS:
+        raise UsageError(f"reasoning field must be one of {DECLARABLE_FIELDS}, not {field!r}")
+    fields = reasoning_fields(message)
+    if all(fields.get(name) is not None for name in REASONING_FIELDS) and \
+            fields["reasoning"] != fields["reasoning_content"]:
+        a, b = fields["reasoning"], fields["reasoning_content"]
+        at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        raise fail(f"reasoning and reasoning_content both present with different values (from character {at})",
+                   expected="equal values (or only one field)",
+                   actual={"reasoning": _short(a), "reasoning_content": _short(b)})
+    wanted = REASONING_FIELDS if field == "either" else (field,)
+    if any(_has_text(fields.get(name)) for name in wanted):
+        return
+    elsewhere = [name for name in REASONING_FIELDS if name not in wanted and _has_text(fields.get(name))]
+    if elsewhere:
+        raise fail(f"reasoning text is in {elsewhere[0]}, not in the declared field {field}",
+                   expected=f"message.{field}: non-empty string",
+                   actual={name: _short(value) for name, value in fields.items()})
+    where = "reasoning or reasoning_content" if field == "either" else field
+    raise fail(f"no reasoning text in {where} with thinking on{_leak_hint(message)}",
+               expected=f"a non-empty string in {where}",
+               actual={**{name: fields.get(name, "(absent)") for name in REASONING_FIELDS},
+                       "content": _short(content_text(message))})
+
+
+@check("OAI-REASON-002")
+def no_reasoning(message: Any) -> None:
+    """With thinking off, no reasoning text: reasoning and reasoning_content absent, null or
+    blank, and no reasoning_details entry with text."""
+    fields = reasoning_fields(message)
+    carrying = {name: _short(value) for name, value in fields.items() if _has_text(value)}
+    if carrying:
+        content = content_text(message)
+        hint = " (content is empty: the answer was routed to the reasoning field)" if not _has_text(content) else ""
+        raise fail(f"reasoning text although thinking was off, in {', '.join(carrying)}{hint}",
+                   expected="no reasoning text", actual={**carrying, "content": _short(content)})
+    details = _detail_texts(message)
+    if details:
+        i, key, text = details[0]
+        raise fail(f"reasoning text although thinking was off, in reasoning_details[{i}].{key}",
+                   expected="no reasoning text", actual=_short(text))
+
+
+@check("OAI-REASON-003")
+def reasoning_within_budget(usage: Any, *, budget: int, slack: int = 0) -> None:
+    """With thinking_token_budget B, the reported reasoning_tokens is ≤ B + slack. A missing
+    reasoning_tokens fails: the budget cannot be verified."""
+    value, where = reasoning_tokens(usage)
+    if where is None:
+        shown = _usage_of(usage)
+        details = shown.get("completion_tokens_details", "(absent)") if isinstance(shown, dict) else shown
+        raise fail("reasoning_tokens not reported, so the thinking_token_budget cannot be verified",
+                   expected="usage.completion_tokens_details.reasoning_tokens: integer",
+                   actual=f"completion_tokens_details: {_short(details)}")
+    if not _is_int(value):
+        raise fail(f"usage.{where} is not an integer", expected="integer", actual=value)
+    limit = budget + slack
+    if value > limit:
+        extra = f" + slack {slack}" if slack else ""
+        raise fail(f"reasoning_tokens exceeds thinking_token_budget {budget}{extra}", expected=f"≤ {limit}",
+                   actual=value)
+
+
+@check("OAI-REASON-004")
+def reasoning_tokens_bounded(usage: Any) -> None:
+    """When reported, reasoning_tokens is an integer between 0 and completion_tokens."""
+    value, where = reasoning_tokens(usage)
+    if where is None:
+        raise NotApplicable("usage reports no reasoning_tokens")
+    if not _is_int(value) or value < 0:
+        raise fail(f"usage.{where} is not a non-negative integer", expected="integer ≥ 0", actual=value)
+    completion = _usage_of(usage).get("completion_tokens")
+    if not _is_int(completion):
+        raise fail("usage.completion_tokens missing, so reasoning_tokens cannot be bounded",
+                   expected=f"an integer ≥ {value}", actual=completion)
+    if value > completion:
+        raise fail(f"reasoning_tokens exceeds completion_tokens (completion_tokens must include the reasoning "
+                   f"tokens; content tokens alone would be {completion})", expected=f"≤ {completion}", actual=value)
+
+
+@check("OAI-REASON-005")
+def reasoning_tokens_reported(usage: Any, message: Any) -> None:
+    """A response with reasoning text reports reasoning_tokens > 0."""
+    if not has_reasoning(message):
+        raise NotApplicable("the message carries no reasoning text")
+    value, where = reasoning_tokens(usage)
+    if where is None:
+        shown = _usage_of(usage)
+        details = shown.get("completion_tokens_details", "(absent)") if isinstance(shown, dict) else shown
+        raise fail("reasoning_tokens not reported although the message carries reasoning text",
+                   expected="usage.completion_tokens_details.reasoning_tokens > 0",
+                   actual=f"completion_tokens_details: {_short(details)}")
+    if not _is_int(value) or value <= 0:
+        raise fail(f"usage.{where} is {value!r} although the message carries reasoning text",
+                   expected="an integer > 0", actual=value)
+
+
+@check("OAI-REASON-006")
+def no_think_leak(content: Any) -> None:
+    """Content carries no ``<think>`` / ``</think>`` tag (case-insensitive), streamed (content
+    deltas concatenated, so a tag split across deltas is found) or not. ``content``: a string,
+    None, a message or a ChunkStream."""
+    text = content_text(content)
+    if not text:
+        return
+    match = THINK_TAG.search(text)
+    if match:
+        start, end = max(0, match.start() - 60), match.end() + 60
+        excerpt = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+        raise fail(f"{match.group(0)} tag in content at character {match.start()} (reasoning leaking into the answer)",
+                   expected="content without <think> or </think>", actual=excerpt)
+
+
+@check("OAI-REASON-007")
+def reasoning_presence_agrees(streamed_has: Any, blocking_has: Any) -> None:
+    """The streamed and non-streamed responses to the same request both carry reasoning text or
+    both carry none (bools, or the ChunkStream and the message themselves)."""
+    streamed = streamed_has if isinstance(streamed_has, bool) else has_reasoning(streamed_has)
+    blocking = blocking_has if isinstance(blocking_has, bool) else has_reasoning(blocking_has)
+    if streamed != blocking:
+        which = "the non-streamed response has reasoning text but the streamed one has none" if blocking else \
+            "the streamed response has reasoning text but the non-streamed one has none"
+        raise fail(which, expected="reasoning in both or in neither",
+                   actual={"streamed": streamed, "non-streamed": blocking})
+
+
+@check("OAI-REASON-008")
+def content_not_starved_by_reasoning(message: Any, finish_reason: Any) -> None:
+    """INFO: records a response cut by max_tokens (finish_reason length) whose content is empty
+    because the tokens went to reasoning. Not applicable when the response did not finish with
+    length or carries no reasoning text."""
+    if finish_reason != "length":
+        raise NotApplicable(f"finish_reason is {finish_reason!r}, not length")
+    if not has_reasoning(message):
+        raise NotApplicable("the message carries no reasoning text")
+    content = content_text(message)
+    if not _has_text(content):
+        raise fail("finish_reason length with empty content: max_tokens was spent on reasoning (clients see an "
+                   "empty answer)", expected="some content before the cut",
+                   actual={"content": content, "reasoning": _short(reasoning_text(message) or "(details)", 80)})
+
+
+@check("OAI-REASON-009")
+def reasoning_excluded(message: Any) -> None:
+    """With reasoning {exclude: true}: no reasoning or reasoning_content text and no
+    reasoning_details entry with text or summary (encrypted entries are not readable text)."""
+    fields = reasoning_fields(message)
+    carrying = {name: _short(value) for name, value in fields.items() if _has_text(value)}
+    if carrying:
+        raise fail(f"reasoning text in {', '.join(carrying)} although reasoning.exclude was true",
+                   expected="no reasoning text", actual=carrying)
+    details = _detail_texts(message)
+    if details:
+        i, key, text = details[0]
+        raise fail(f"reasoning_details[{i}].{key} carries text although reasoning.exclude was true",
+                   expected="no reasoning_details text", actual=_short(text))
+
+
+# --- Anthropic: tools ----------------------------------------------------------------------
+
+
+def _anthropic_message(message: Any) -> dict[str, Any]:
+    if isinstance(message, MessagesStream):
+        message = message.final_message()
+    if not isinstance(message, dict):
+        raise fail("no message to judge", expected="a message object", actual=message)
+    return message
+
+
+def _blocks(message: dict[str, Any], btype: str) -> list[tuple[int, dict[str, Any]]]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [(i, b) for i, b in enumerate(content) if isinstance(b, dict) and b.get("type") == btype]
+
+
+def _schema_errors(instance: Any, schema: Any) -> list[str]:
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise UsageError(f"the request's input_schema is not a valid JSON Schema: {exc.message}") from None
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(e.absolute_path), e.validator))
+    return [f"input{''.join(f'[{p!r}]' for p in e.absolute_path)} [{e.validator}] {e.message}" for e in errors]
+
+
+@check("ANT-TOOLS-001")
+def tool_use_blocks_valid(message: Any, *, tools: list[dict[str, Any]]) -> None:
+    """Each tool_use block has a non-empty id, a declared tool name and an input object valid
+    against that tool's input_schema (JSON Schema 2020-12). For a MessagesStream, the
+    input_json_delta pieces of each tool_use block also join into one JSON object, equal to the
+    content_block_start input when that was not empty."""
+    declared = {t.get("name"): t for t in tools if isinstance(t, dict)}
+    if isinstance(message, MessagesStream):
+        for block in message.blocks():
+            if block.type != "tool_use" or not block.input_json_deltas:
+                continue
+            value, error = parse_partial_json(block.partial_json)
+            if error is not None:
+                raise fail(f"tool_use block {block.index}: input_json_delta pieces do not join into valid JSON",
+                           expected="a JSON object", actual=f"{_short(block.partial_json)!r} ({error})")
+            if not isinstance(value, dict):
+                raise fail(f"tool_use block {block.index}: input_json_delta pieces join into JSON that is not an "
+                           "object", expected="a JSON object", actual=_short(block.partial_json))
+            start_input = block.start.get("input")
+            if start_input not in (None, {}) and start_input != value:
+                raise fail(f"tool_use block {block.index}: the content_block_start input and the input_json_delta "
+                           "pieces disagree", expected=start_input, actual=value)
+    body = _anthropic_message(message)
+    uses = _blocks(body, "tool_use")
+    if not uses:
+        raise NotApplicable("the message has no tool_use block")
+    for position, block in uses:
+        where = f"tool_use block content[{position}]"
+        if not _has_text(block.get("id")):
+            raise fail(f"{where} without a non-empty id", expected="id: non-empty string", actual=block.get("id"))
+        name = block.get("name")
+        if name not in declared:
+            raise fail(f"{where} names {name!r}, which is not among the declared tools",
+                       expected=sorted(str(n) for n in declared), actual=name)
+        value = block.get("input")
+        if not isinstance(value, dict):
+            kind = "a JSON-encoded string" if isinstance(value, str) else type(value).__name__
+            raise fail(f"{where} ({name}): input is {kind}, not an object", expected="input: object",
+                       actual=value)
+        schema = declared[name].get("input_schema")
+        if schema is None:
+            continue
+        errors = _schema_errors(value, schema)
+        if errors:
+            raise fail(f"{where} ({name}): input violates the tool's input_schema ({len(errors)} error(s)): "
+                       + "; ".join(errors[:4]), expected=schema, actual=value)
+
+
+@check("ANT-TOOLS-002")
+def tool_use_stop_has_block(message: Any) -> None:
+    """A message with stop_reason tool_use contains at least one tool_use block."""
+    body = _anthropic_message(message)
+    if body.get("stop_reason") != "tool_use":
+        raise NotApplicable(f"stop_reason is {body.get('stop_reason')!r}, not tool_use")
+    if not _blocks(body, "tool_use"):
+        content = body.get("content")
+        types = [b.get("type") for b in content if isinstance(b, dict)] if isinstance(content, list) else content
+        raise fail("stop_reason tool_use but no tool_use block", expected="at least one tool_use block",
+                   actual=f"content block types {types}; text: {_short(_ant_text(body))!r}")
+
+
+def _ant_text(message: dict[str, Any]) -> str:
+    return "".join(b.get("text", "") for _, b in _blocks(message, "text") if isinstance(b.get("text"), str))
+
+
+@check("ANT-TOOLS-003")
+def tool_result_answered(ex: Exchange) -> None:
+    """A conversation ending in a tool_result for the assistant's tool_use is accepted (2xx) and
+    answered with a Message (type message or role assistant, with a content list)."""
+    excerpt = _short(ex.redacted_body().decode("utf-8", errors="replace"), 300)
+    if ex.status is None or not 200 <= ex.status < 300:
+        raise fail(f"tool_result round trip rejected with {ex.status}", expected="2xx and a message",
+                   actual=excerpt)
+    try:
+        body = ex.json()
+    except ValueError:
+        raise fail("tool_result round trip answered with a body that is not JSON", expected="a message object",
+                   actual=excerpt) from None
+    if not isinstance(body, dict) or not (body.get("type") == "message" or body.get("role") == "assistant") \
+            or not isinstance(body.get("content"), list):
+        raise fail("tool_result round trip not answered with a Messages response",
+                   expected='{"type": "message", "role": "assistant", "content": [...]}', actual=excerpt)
+
+
+@check("ANT-TOOLS-004")
+def anthropic_tool_choice_honoured(message: Any, *, tool_choice: Any) -> None:
+    """tool_choice none → no tool_use block; any → at least one; {type: tool, name} → a tool_use
+    of that name. auto is not applicable."""
+    choice = tool_choice.get("type") if isinstance(tool_choice, dict) else tool_choice
+    if choice == "auto":
+        raise NotApplicable("tool_choice auto constrains nothing")
+    if choice not in ("none", "any", "tool"):
+        raise UsageError(f"unknown Anthropic tool_choice {tool_choice!r}")
+    body = _anthropic_message(message)
+    names = [b.get("name") for _, b in _blocks(body, "tool_use")]
+    if choice == "none":
+        if names:
+            raise fail("tool_use block although tool_choice was none", expected="no tool_use block",
+                       actual=f"tool_use {names}, stop_reason {body.get('stop_reason')!r}")
+    elif choice == "any":
+        if not names:
+            raise fail("no tool_use block although tool_choice was any", expected="at least one tool_use block",
+                       actual=f"stop_reason {body.get('stop_reason')!r}; text: {_short(_ant_text(body))!r}")
+    else:
+        name = tool_choice.get("name") if isinstance(tool_choice, dict) else None
+        if not name:
+            raise UsageError("tool_choice {type: tool} needs a name")
+        if name not in names:
+            raise fail(f"tool_choice forced {name!r} but the message does not call it",
+                       expected=f"a tool_use block named {name!r}",
+                       actual=f"tool_use {names}" if names else f"no tool_use; text: {_short(_ant_text(body))!r}")
+
+
+# --- Anthropic: thinking -------------------------------------------------------------------
+
+
+@check("ANT-THINK-001")
+def thinking_blocks_present(message: Any) -> None:
+    """With thinking enabled the message has a thinking block with non-empty thinking (or a
+    redacted_thinking block) before its first text block."""
+    body = _anthropic_message(message)
+    content = body.get("content")
+    content = content if isinstance(content, list) else []
+    first_text = next((i for i, b in enumerate(content) if isinstance(b, dict) and b.get("type") == "text"), None)
+    thinking = [(i, b) for i, b in enumerate(content)
+                if isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking")]
+    types = [b.get("type") if isinstance(b, dict) else b for b in content]
+    if not thinking:
+        text = _ant_text(body)
+        hint = " (the text carries <think> tags)" if THINK_TAG.search(text) else ""
+        raise fail(f"no thinking block with thinking enabled{hint}", expected="a thinking block before the text",
+                   actual=f"content block types {types}; text: {_short(text, 80)!r}")
+    filled = [(i, b) for i, b in thinking
+              if _has_text(b.get("thinking")) or (b.get("type") == "redacted_thinking" and _has_text(b.get("data")))]
+    if not filled:
+        i, block = thinking[0]
+        raise fail(f"thinking block content[{i}] is empty", expected="non-empty thinking text",
+                   actual=block)
+    if first_text is not None and filled[0][0] > first_text:
+        raise fail(f"the first thinking block (content[{filled[0][0]}]) comes after the text (content[{first_text}])",
+                   expected="thinking before text", actual=types)
+
+
+@check("ANT-THINK-001")
+def thinking_stream_signed(stream: MessagesStream) -> None:
+    """Every streamed thinking block gets at least one thinking_delta and exactly one
+    signature_delta, which is its last delta before content_block_stop (the signature's value is
+    not verified)."""
+    open_blocks: dict[Any, dict[str, Any]] = {}
+    thinking: list[dict[str, Any]] = []
+    for event in stream.events:
+        data = event.data
+        if data is None or event.type not in ("content_block_start", "content_block_delta", "content_block_stop"):
+            continue
+        index = data.get("index")
+        key = json.dumps(index, sort_keys=True, default=str)
+        if event.type == "content_block_start":
+            start = data.get("content_block")
+            if isinstance(start, dict) and start.get("type") == "thinking":
+                state = {"index": index, "deltas": [], "stopped": False, "late": None, "start": event.describe()}
+                thinking.append(state)
+                open_blocks[key] = state
+            else:
+                open_blocks.pop(key, None)
+            continue
+        state = open_blocks.get(key)
+        if state is None:
+            continue
+        if event.type == "content_block_stop":
+            state["stopped"] = True
+            continue
+        delta = data.get("delta")
+        dtype = delta.get("type") if isinstance(delta, dict) else None
+        if state["stopped"] and state["late"] is None:
+            state["late"] = f"{event.describe()} ({dtype})"
+        state["deltas"].append(dtype)
+    if not thinking:
+        raise NotApplicable("the stream has no thinking block")
+    for state in thinking:
+        index, deltas = state["index"], state["deltas"]
+        if state["late"] is not None:
+            raise fail(f"thinking block {index}: delta after its content_block_stop",
+                       expected="thinking_delta…, one signature_delta, then content_block_stop",
+                       actual=state["late"])
+        if "thinking_delta" not in deltas:
+            raise fail(f"thinking block {index} has no thinking_delta", expected="≥ 1 thinking_delta",
+                       actual=deltas)
+        signatures = deltas.count("signature_delta")
+        if signatures == 0:
+            raise fail(f"thinking block {index} has no signature_delta", expected="exactly one signature_delta",
+                       actual=deltas)
+        if signatures > 1:
+            raise fail(f"thinking block {index} has {signatures} signature_delta events",
+                       expected="exactly one signature_delta", actual=deltas)
+        if deltas[-1] != "signature_delta":
+            raise fail(f"thinking block {index}: the signature_delta is not its last delta",
+                       expected="signature_delta last before content_block_stop", actual=deltas)
+        if not state["stopped"]:
+            raise fail(f"thinking block {index} never stopped", expected="content_block_stop after the signature_delta",
+                       actual="end of stream")

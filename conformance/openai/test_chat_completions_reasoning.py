@@ -1,0 +1,74 @@
+"""chat.completions · reasoning: field name, thinking on/off, budgets, leakage, stream parity."""
+
+import pytest
+
+from conformance.harness.checks import reasoning as checks
+from conformance.harness.requirements import requirement
+
+pytestmark = pytest.mark.requires("reasoning")
+
+ASK = [{"role": "user", "content": "Is 17 a prime number? Think briefly, then answer."}]
+
+
+def _thinking(on: bool, **extra):
+    return {"messages": ASK, "max_tokens": 64, "temperature": 0,
+            "chat_template_kwargs": {"enable_thinking": on}, **extra}
+
+
+@requirement("OAI-REASON-001")
+def test_reasoning_comes_in_declared_field(oai, profile):
+    checks.reasoning_in_declared_field(oai.chat(_thinking(True)).message, field=profile.reasoning_field)
+
+
+@requirement("OAI-REASON-002")
+def test_thinking_off_produces_no_reasoning(oai):
+    checks.no_reasoning(oai.chat(_thinking(False)).message)
+
+
+@requirement("OAI-REASON-003")
+@pytest.mark.requires("reasoning_budget")
+def test_thinking_token_budget_bounds_reasoning_tokens(oai, profile):
+    budget = 16
+    result = oai.chat(_thinking(True, thinking_token_budget=budget, max_tokens=128))
+    checks.reasoning_within_budget(result.usage, budget=budget, slack=int(profile.setting("budget_slack", 0)))
+
+
+@requirement("OAI-REASON-004")
+def test_reasoning_tokens_do_not_exceed_completion_tokens(oai):
+    checks.reasoning_tokens_bounded(oai.chat(_thinking(True)).usage)
+
+
+@requirement("OAI-REASON-005")
+def test_reasoning_tokens_reported_when_reasoning_present(oai):
+    result = oai.chat(_thinking(True))
+    checks.reasoning_tokens_reported(result.usage, result.message)
+
+
+@requirement("OAI-REASON-006")
+@pytest.mark.parametrize("mode", ["blocking", pytest.param("streaming", marks=pytest.mark.requires("streaming"))])
+def test_no_think_tags_leak_into_content(oai, mode):
+    if mode == "blocking":
+        checks.no_think_leak(oai.chat(_thinking(True)).message.get("content"))
+    else:
+        checks.no_think_leak(oai.chat_stream(_thinking(True)))
+
+
+@requirement("OAI-REASON-007")
+@pytest.mark.requires("streaming")
+def test_stream_and_non_stream_agree_on_reasoning_presence(oai):
+    blocking = oai.chat(_thinking(True)).message
+    streamed = oai.chat_stream(_thinking(True))
+    checks.reasoning_presence_agrees(checks.has_reasoning(streamed), checks.has_reasoning(blocking))
+
+
+@requirement("OAI-REASON-008")
+def test_length_finish_after_reasoning_leaves_content(oai):
+    result = oai.chat(_thinking(True, max_tokens=16))
+    checks.content_not_starved_by_reasoning(result.message, result.finish_reason)
+
+
+@requirement("OAI-REASON-009")
+@pytest.mark.requires("hosted_reasoning")
+def test_hosted_reasoning_exclude_removes_reasoning(oai):
+    result = oai.chat({"messages": ASK, "max_tokens": 64, "temperature": 0, "reasoning": {"exclude": True}})
+    checks.reasoning_excluded(result.message)
