@@ -65,7 +65,7 @@ def test_llama_cpp_stream_reassembles_into_one_call():
     assert stream.tool_calls() == [ReassembledCall(
         index=0, id=LLAMA_ID, type="function", name="get_weather", arguments=PARIS, fragments=5, name_fragments=1,
         first_fragment_keys=frozenset({"id", "type", "name"}), order=0, first_chunk=1, ids=(LLAMA_ID,),
-        name_parts=("get_weather",), problems=(),
+        id_fragments=1, name_parts=("get_weather",), problems=(),
     )]
     assert stream.tool_call_problems() == []
 
@@ -130,7 +130,7 @@ def test_repeated_name_is_accumulated_like_the_sdk():
     (call,) = _stream(*_calls(*deltas)).tool_calls()
     assert call.name == "get_weather" * 3
     assert call.name_fragments == 3 and call.name_parts == ("get_weather",) * 3
-    assert call.ids == ("chatcmpl-tool-1",) and call.id == "chatcmpl-tool-1"
+    assert call.ids == ("chatcmpl-tool-1",) and call.id == "chatcmpl-tool-1" and call.id_fragments == 3
     assert call.arguments == '{"location": "Paris"}'
 
 

@@ -60,8 +60,12 @@ def test_finish_reason_agrees_with_tool_calls(oai, profile, choice):
     extra = {"tool_choice": tool_choice, "parallel_tool_calls": False}
     if choice == "truncated":
         extra["max_tokens"] = 8  # cuts the call's arguments
-    result = oai.chat(tool_request(profile, "weather-one-call", **extra))
-    checks.finish_reason_matches_tool_calls(result.finish_reason, calls_of(result.message), tool_choice=tool_choice)
+    request = tool_request(profile, "weather-one-call", **extra)
+    result = oai.chat(request)
+    usage = result.usage if isinstance(result.usage, dict) else {}
+    hit = usage.get("completion_tokens") == request["max_tokens"]
+    checks.finish_reason_matches_tool_calls(result.finish_reason, calls_of(result.message), tool_choice=tool_choice,
+                                            hit_max_tokens=hit)
 
 
 @requirement("OAI-TOOLS-005")

@@ -249,7 +249,8 @@ def streamed_tool_calls_well_formed(stream: ChunkStream, *, tools: list[dict[str
 @check("OAI-TOOLS-003")
 def parallel_calls_distinct(stream: ChunkStream) -> None:
     """Several streamed calls each have their own index and id, and each call's fragments
-    reassemble into its own JSON object (no calls merged at index 0)."""
+    reassemble into its own JSON object (no calls merged at index 0). When the choice finished
+    with ``length``, the last call may be cut and its arguments are not judged here."""
     calls = stream.tool_calls()
     for call in calls:
         values, whole = _json_values(call.arguments)
@@ -266,7 +267,11 @@ def parallel_calls_distinct(stream: ChunkStream) -> None:
                    actual={c.index: c.id for c in calls})
     if len(set(ids)) != len(ids):
         raise fail("parallel calls share an id", expected="distinct ids", actual=ids)
+    finish = stream.finish_reasons()
+    cut = bool(finish) and finish[-1] == "length"
     for call in calls:
+        if cut and call is calls[-1]:
+            continue  # cut by max_tokens: judged by OAI-TOOLS-004, not a merge
         value, error = _parse(call.arguments)
         if error is not None or not isinstance(value, dict):
             raise fail(f"call at index {call.index}: arguments do not reassemble into a JSON object",
@@ -291,14 +296,20 @@ _COMPLETE_ALLOWED = ("tool_calls",)
 
 
 @check("OAI-TOOLS-004")
-def finish_reason_matches_tool_calls(finish_reason: Any, calls: list[Any] | None, *, tool_choice: Any = None) -> None:
+def finish_reason_matches_tool_calls(
+    finish_reason: Any, calls: list[Any] | None, *, tool_choice: Any = None, hit_max_tokens: bool = False
+) -> None:
     """finish_reason agrees with the calls of the turn and the tool_choice (see the table above).
-    ``calls`` holds ``{"name", "arguments"}`` dicts (or message tool calls / reassembled calls)."""
-    calls = list(calls or [])
+    ``calls`` holds ``{"name", "arguments"}`` dicts (or message tool calls / reassembled calls).
+    ``hit_max_tokens``: usage shows completion_tokens == max_tokens, so "length" is the truth even
+    after complete calls (generation went on past them and was cut)."""
+    raw, calls = calls, list(calls or [])
+    if finish_reason == "length" and hit_max_tokens:
+        return
     if not calls:
         if finish_reason == _NO_CALLS_FORBIDDEN:
             raise fail('finish_reason "tool_calls" without any tool call', expected="stop or length (no call made)",
-                       actual={"finish_reason": finish_reason, "tool_calls": calls})
+                       actual={"finish_reason": finish_reason, "tool_calls": raw})
         return
     summary = [{"name": n, "arguments": _excerpt(a, 80)} for n, a in map(_name_args, calls)]
     unparsed = [i for i, (_, args) in enumerate(map(_name_args, calls)) if _parse(args)[1] is not None]

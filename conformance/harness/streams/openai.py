@@ -191,6 +191,7 @@ class ReassembledCall:
     order: int  # position of first appearance among this choice's calls (0, 1, ...)
     first_chunk: int = -1  # Chunk.index of the first fragment
     ids: tuple[str, ...] = ()  # distinct non-empty ids, in order of appearance
+    id_fragments: int = 0  # how many fragments carried a non-empty id (an SDK concatenates repeats)
     name_parts: tuple[str, ...] = ()  # each non-empty name fragment, in order
     problems: tuple[str, ...] = ()  # malformed fragments of this call (never raised here)
 
@@ -203,6 +204,7 @@ class _CallAcc:
     first_fragment_keys: frozenset[str]
     type: str | None = None
     ids: list[str] = field(default_factory=list)
+    id_fragments: int = 0
     name_parts: list[str] = field(default_factory=list)
     arguments: list[str] = field(default_factory=list)
     fragments: int = 0
@@ -214,7 +216,8 @@ class _CallAcc:
             name="".join(self.name_parts) if self.name_parts else None, arguments="".join(self.arguments),
             fragments=self.fragments, name_fragments=len(self.name_parts),
             first_fragment_keys=self.first_fragment_keys, order=self.order, first_chunk=self.first_chunk,
-            ids=tuple(self.ids), name_parts=tuple(self.name_parts), problems=tuple(self.problems),
+            ids=tuple(self.ids), id_fragments=self.id_fragments, name_parts=tuple(self.name_parts),
+            problems=tuple(self.problems),
         )
 
 
@@ -259,6 +262,7 @@ def _reassemble_tool_calls(stream: ChunkStream, choice_index: int) -> tuple[list
                 acc.problems.append(f"{where}: function is not an object: {_short(function)}")
             call_id = entry.get("id")
             if _set(call_id):
+                acc.id_fragments += 1
                 if call_id not in acc.ids:
                     acc.ids.append(call_id)
             elif call_id not in (None, ""):
