@@ -4,6 +4,7 @@ import pytest
 
 from conformance.harness.checks import anthropic as checks
 from conformance.harness.requirements import requirement
+from conformance.harness.tooling import anthropic_tools, tool_request
 
 pytestmark = pytest.mark.requires("messages", "streaming")
 
@@ -17,8 +18,14 @@ def test_messages_stream_has_event_stream_content_type(ant):
 
 
 @requirement("ANT-STREAM-002")
-def test_every_messages_event_validates_against_schema(ant, schemas):
-    checks.message_events_match_schemas(ant.messages_stream(BASIC), schemas=schemas)
+@pytest.mark.parametrize("case", ["text", pytest.param("tool-use", marks=pytest.mark.requires("tools"))])
+def test_every_messages_event_validates_against_schema(ant, schemas, profile, case):
+    request = BASIC
+    if case == "tool-use":
+        chat = tool_request(profile, "weather-one-call")
+        request = {"messages": chat["messages"], "tools": anthropic_tools(chat), "tool_choice": {"type": "auto"},
+                   "max_tokens": 96, "temperature": 0}
+    checks.message_events_match_schemas(ant.messages_stream(request), schemas=schemas)
 
 
 @requirement("ANT-STREAM-003")
