@@ -208,3 +208,19 @@ def test_bad_profile_is_a_usage_error(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider", "--endpoint", "http://x.invalid", "--profile", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown profile 'nope'*"])
+
+
+def test_open_responses_flag_adds_the_capability(pytester, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    pytester.makepyfile(test_or='''
+from conformance.harness.requirements import requirement
+@requirement("OAI-ORESP-001")
+def test_x():
+    pass
+''')
+    profile = pytester.path / "p.toml"
+    profile.write_text('name="p"\ndescription="d"\nserver="s"\ncapabilities=["responses", "streaming"]\n')
+    args = ["-p", "no:cacheprovider", "--endpoint", "http://127.0.0.1:9", "--profile", str(profile),
+            "--reports-dir", str(pytester.path / "r")]
+    pytester.runpytest(*args).assert_outcomes(skipped=1)
+    pytester.runpytest(*args, "--open-responses").assert_outcomes(passed=1)

@@ -53,6 +53,8 @@ OPTIONS: tuple[Option, ...] = (
            None),
     Option("disable-check", "comma-separated passive check names to switch off", ""),
     Option("max-concurrency", "maximum concurrent requests the client sends", 8, int),
+    Option("open-responses", "judge /v1/responses by the Open Responses rules too ([DONE] terminator, nested "
+           "error event, required fields)", False, bool, True),
     Option("test-timeout", "backstop: wall-clock limit per test in seconds (0 disables)", 900.0, float),
 )
 
@@ -130,6 +132,7 @@ def resolve(
         disabled_checks=frozenset(c.strip() for c in values["llmconf_disable_check"].split(",") if c.strip()),
         max_concurrency=values["llmconf_max_concurrency"],
         test_timeout_s=values["llmconf_test_timeout"],
+        open_responses=values["llmconf_open_responses"],
         sources=sources,
     )
 
@@ -152,6 +155,7 @@ class Settings:
     disabled_checks: frozenset[str] = frozenset()
     max_concurrency: int = 8
     test_timeout_s: float = 900.0
+    open_responses: bool = False
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property

@@ -61,6 +61,10 @@ class Passive:
                 return False
             raise
 
+    def observe(self, requirement: str, message: str) -> None:
+        """Record a tolerated observation (e.g. unknown event types), never a verdict."""
+        self._record("observation", ConformanceFailure(message, requirement=requirement))
+
     def _record(self, kind: str, exc: ConformanceFailure) -> None:
         if self.sink is not None:
             self.sink(kind, exc)
@@ -232,6 +236,8 @@ class OpenAI:
         ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body, stream=True))
         self.sse_exchange(ex)
         stream = ResponsesStream.from_exchange(ex)
+        if stream.unknown_types:
+            self.passive.observe("OAI-RESP-002", f"unknown Responses event types tolerated: {stream.unknown_types}")
         self.passive.run(resp_checks.events_match_schemas, stream, schemas=self.schemas)
         self.passive.run(resp_checks.one_terminal_event_last, stream)
         return stream
@@ -301,6 +307,9 @@ class Anthropic:
         self.passive.run(sse_checks.stream_is_utf8, ex.sse)
         self.passive.run(sse_checks.stream_ends_with_complete_event, ex.sse)
         stream = MessagesStream.from_exchange(ex)
+        if stream.unknown_types:
+            self.passive.observe("ANT-STREAM-002", "unknown Messages event types tolerated: "
+                                 f"{sorted({t for _, t in stream.unknown_types})}")
         self.passive.run(ant_checks.message_events_match_schemas, stream, schemas=self.schemas)
         self.passive.run(ant_checks.message_start_first_once, stream)
         return stream

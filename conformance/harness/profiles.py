@@ -132,3 +132,10 @@ def parse(raw: dict[str, Any], *, where: str) -> Profile:
         settings=dict(raw.get("settings", {})),
         path=where,
     )
+
+
+def with_capabilities(profile: Profile, *names: str) -> Profile:
+    """The profile with extra capabilities (e.g. --open-responses adds ``open_responses``)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(profile, capabilities=profile.capabilities | caps.validate(names, where="command line"))

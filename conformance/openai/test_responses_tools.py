@@ -53,3 +53,4 @@ def test_responses_json_schema_output_is_valid(oai):
         "temperature": 0,
         "text": {"format": {"type": "json_schema", "name": "person", "schema": PERSON, "strict": True}}})
     checks.responses_json_schema_output(response, schema=PERSON)
+

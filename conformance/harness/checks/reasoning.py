@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
@@ -590,3 +591,21 @@ def thinking_stream_signed(stream: MessagesStream) -> None:
         if not state["stopped"]:
             raise fail(f"thinking block {index} never stopped", expected="content_block_stop after the signature_delta",
                        actual="end of stream")
+
+
+@check("OAI-REASON-010")
+def responses_reasoning_item(response: Any) -> None:
+    """A Responses result with reasoning requested carries a reasoning item before the message."""
+    output = response.get("output") if isinstance(response, Mapping) else None
+    if not isinstance(output, list):
+        raise fail("response has no output list", expected="output items", actual=output)
+    types = [item.get("type") if isinstance(item, Mapping) else None for item in output]
+    if "reasoning" not in types:
+        raise fail("no reasoning output item although reasoning was requested",
+                   expected="a reasoning item before the message", actual=types)
+    if "message" in types and types.index("message") < types.index("reasoning"):
+        raise fail("reasoning item after the message item", expected="reasoning first", actual=types)
+    item = output[types.index("reasoning")]
+    texts = [p.get("text") for key in ("summary", "content") for p in (item.get(key) or []) if isinstance(p, Mapping)]
+    if not any(isinstance(t, str) and t.strip() for t in texts):
+        raise fail("reasoning item carries no summary or content text", expected="non-empty text", actual=item)
