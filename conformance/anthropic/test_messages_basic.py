@@ -5,6 +5,7 @@ import pytest
 from conformance.harness.checks import anthropic as checks
 from conformance.harness.failures import NotApplicable
 from conformance.harness.requirements import requirement
+from conformance.harness.tooling import stop_from
 
 pytestmark = pytest.mark.requires("messages")
 
@@ -47,13 +48,7 @@ def test_max_tokens_gives_stop_reason_max_tokens(ant, mode):
 @requirement("ANT-STOP-002")
 @pytest.mark.parametrize("mode", MODES)
 def test_stop_sequence_gives_stop_reason_stop_sequence(ant, mode):
-    unconstrained = _text(ant.messages({**COUNT, "max_tokens": 24})[1])
-    if len(unconstrained) < 8:
-        raise NotApplicable(f"unconstrained output too short to place a stop sequence: {unconstrained!r}")
-    k = len(unconstrained) // 2
-    stop = unconstrained[k:k + 3]
-    if not stop.strip():
-        stop = unconstrained[1:4]
+    stop = stop_from(_text(ant.messages({**COUNT, "max_tokens": 24})[1]))
     message = _message(ant, mode, {**COUNT, "max_tokens": 24, "stop_sequences": [stop]})
     checks.stop_sequence_stop(message, stop=stop)
 

@@ -8,6 +8,7 @@ import copy
 from typing import Any
 
 from conformance.harness.datasets import case
+from conformance.harness.failures import NotApplicable
 
 TOOLS_FILE = "openai/tools.json"
 
@@ -43,3 +44,13 @@ def responses_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
 def anthropic_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": t["function"]["name"], "description": t["function"]["description"],
              "input_schema": t["function"]["parameters"]} for t in request["tools"]]
+
+
+def stop_from(unconstrained: str) -> str:
+    """A 3-character stop sequence from the middle of a greedy output, so the same greedy request
+    is certain to reach it (the stop checks are relational: output == unconstrained cut before it)."""
+    if len(unconstrained) < 8:
+        raise NotApplicable(f"unconstrained output too short to place a stop sequence: {unconstrained!r}")
+    k = len(unconstrained) // 2
+    stop = unconstrained[k:k + 3]
+    return stop if stop.strip() else unconstrained[1:4]
