@@ -62,8 +62,14 @@ def mock_exchange(
         client.close()
 
 
+WRAPPERS = ("exchange", "stream", "sse", "stream_text", "sse_bytes_hex", "responses_stream", "anthropic_stream")
+
+
 def _build(arg: Any) -> Any:
-    if not isinstance(arg, dict) or len(arg) != 1:
+    if isinstance(arg, list) and arg and all(isinstance(a, dict) and len(a) == 1 and next(iter(a)) in WRAPPERS
+                                            for a in arg):
+        return [_build(a) for a in arg]
+    if not isinstance(arg, dict) or len(arg) != 1 or next(iter(arg)) not in WRAPPERS:
         return arg
     (kind, spec), = arg.items()
     if kind == "exchange":

@@ -19,12 +19,14 @@ caller asks for it) and are redacted from everything recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import itertools
 import json as jsonlib
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +39,13 @@ from conformance.harness.sse import SSEParser
 
 USER_AGENT = f"llm-endpoint-conformance/{__version__}"
 _seq = itertools.count(1)
+# Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus the ones httpx computes
+# itself: :meth:`Client.forward` never relays them upstream.
+HOP_BY_HOP_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host",
+    "content-length", "expect", "accept-encoding",
+})
+_forward_lock = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -175,6 +184,32 @@ class Timeouts:
 
 
 ExchangeHook = Callable[[Exchange], None]
+
+
+@dataclass(slots=True)
+class Forwarded:
+    """An upstream response being relayed by :meth:`Client.forward`.
+
+    ``headers`` are the upstream's response headers *as received* (not redacted: they go back to
+    whoever made the relayed request; the recorded :attr:`exchange` has them redacted). Iterating
+    :attr:`chunks` reads the body as it arrives (bounded by the stream idle timeout for event
+    streams, the read timeout otherwise) and records every byte into the exchange."""
+
+    exchange: Exchange
+    status: int
+    reason: str
+    http_version: str
+    headers: list[tuple[str, str]]
+    stream: bool  # Content-Type is text/event-stream
+    chunks: Iterator[bytes]
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+    def read(self) -> bytes:
+        """The rest of the body, whole."""
+        return b"".join(self.chunks)
 
 
 class Client:
@@ -359,6 +394,83 @@ class Client:
                 raise error
             raise self._translate(error, phase, self.timeouts) from error
         return ex
+
+    @contextlib.contextmanager
+    def forward(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        body: bytes | None = None,
+    ) -> Iterator[Forwarded]:
+        """Relay one request *as given* (for the fault proxy): ``path`` (with its query) is appended
+        to the base URL, ``headers`` are sent unchanged except hop-by-hop ones
+        (:data:`HOP_BY_HOP_HEADERS`; the body goes uncompressed, ``Accept-Encoding: identity``, and
+        the connection is not reused), and no credentials of this client are added: whatever
+        ``Authorization`` / ``x-api-key`` the caller passes is forwarded, and redacted in the record.
+
+        Yields a :class:`Forwarded` as soon as the response headers arrived; the body is read by
+        iterating its ``chunks``. Timeouts are this client's (connect, read until the headers,
+        then stream idle between the bytes of an event stream, total). Leaving the ``with`` block
+        closes the upstream response, also when the caller stops early (e.g. its own client went
+        away); the exchange is recorded either way, with the error if there was one. Transport
+        failures raise :class:`TransportError` / :class:`EndpointTimeout`; the HTTP status never
+        raises."""
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        hdrs = [(k, v) for k, v in items if k.lower() not in HOP_BY_HOP_HEADERS]
+        names = {k.lower() for k, _ in hdrs}
+        if "user-agent" not in names:
+            hdrs.append(("user-agent", USER_AGENT))
+        hdrs += [("accept-encoding", "identity"), ("connection", "close")]
+        with _forward_lock:
+            client = self._sync_client()
+        ex = self._new_exchange(method, url, hdrs, body, stream=False)  # type: ignore[arg-type]
+        t0 = time.monotonic()
+        buf = bytearray()
+        response: httpx.Response | None = None
+        error: BaseException | None = None
+        try:
+            try:
+                request = client.build_request(method, url, headers=hdrs, content=body)
+                response = client.send(request, stream=True)
+            except Exception as exc:  # noqa: BLE001 - translated into a harness error
+                raise self._translate(exc, "before response headers", self.timeouts) from exc
+            ctype = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            ex.stream = ctype == "text/event-stream"
+            self._on_headers(ex, response, t0)
+            if ex.stream:
+                timeout_ext = response.request.extensions.get("timeout")
+                if isinstance(timeout_ext, dict):
+                    timeout_ext["read"] = self.timeouts.stream_idle_s
+            yield Forwarded(
+                exchange=ex,
+                status=response.status_code,
+                reason=response.reason_phrase,
+                http_version=response.http_version,
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw],
+                stream=ex.stream,
+                chunks=self._relay(ex, response, t0, buf),
+            )
+        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised unchanged
+            error = exc
+            raise
+        finally:
+            if response is not None:
+                response.close()
+            self._finish(ex, buf, t0, error)
+
+    def _relay(self, ex: Exchange, response: httpx.Response, t0: float, buf: bytearray) -> Iterator[bytes]:
+        phase = "stream" if ex.stream else "reading body"
+        try:
+            for chunk in response.iter_bytes():
+                self._on_bytes(ex, chunk, t0, buf)
+                yield chunk
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated into a harness error
+            raise self._translate(exc, phase, self.timeouts) from exc
 
     # -- async -------------------------------------------------------------------------------
     def _async_client(self) -> httpx.AsyncClient:

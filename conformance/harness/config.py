@@ -55,6 +55,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max-concurrency", "maximum concurrent requests the client sends", 8, int),
     Option("open-responses", "judge /v1/responses by the Open Responses rules too ([DONE] terminator, nested "
            "error event, required fields)", False, bool, True),
+    Option("requirement", "run only tests citing these requirement IDs or ID prefixes (comma-separated, "
+           "e.g. OAI-STREAM-002,ANT-STREAM)", ""),
+    Option("concurrency", "number of concurrent streams in the concurrency test", 8, int),
     Option("test-timeout", "backstop: wall-clock limit per test in seconds (0 disables)", 900.0, float),
 )
 
@@ -133,6 +136,8 @@ def resolve(
         max_concurrency=values["llmconf_max_concurrency"],
         test_timeout_s=values["llmconf_test_timeout"],
         open_responses=values["llmconf_open_responses"],
+        requirements=tuple(r.strip() for r in values["llmconf_requirement"].split(",") if r.strip()),
+        concurrency=values["llmconf_concurrency"],
         sources=sources,
     )
 
@@ -156,6 +161,8 @@ class Settings:
     max_concurrency: int = 8
     test_timeout_s: float = 900.0
     open_responses: bool = False
+    requirements: tuple[str, ...] = ()
+    concurrency: int = 8
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property

@@ -133,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     register_secret(settings.api_key)
     load_all_checks()
+    _register_hypothesis_profiles(config)
     config.stash[SETTINGS] = settings
     state = RunState(settings, catalog, profile)
     state.info.endpoint = settings.endpoint or "embedded reference"
@@ -144,6 +145,22 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.clean_alluredir = True
         if getattr(config.option, "xmlpath", None) is None:
             config.option.xmlpath = str(reports / "junit.xml")
+
+
+def _register_hypothesis_profiles(config: pytest.Config) -> None:
+    """Hypothesis against a live endpoint: every example is an HTTP request, so examples are few,
+    there is no deadline, and ``llmconf-ci`` is derandomised so every run sends the same requests."""
+    from hypothesis import HealthCheck, Phase, settings  # noqa: PLC0415
+
+    common: dict[str, Any] = dict(
+        deadline=None, database=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+    settings.register_profile("llmconf-ci", max_examples=15, derandomize=True, **common)
+    settings.register_profile("llmconf-dev", max_examples=30, **common)
+    if not config.getoption("hypothesis_profile", default=None) and not _is_self_test_run(config):
+        settings.load_profile("llmconf-ci")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -166,8 +183,21 @@ def _param_id(item: pytest.Item) -> str | None:
     return callspec.id if callspec is not None else None
 
 
+def _select_by_requirement(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
+    """--requirement: keep the tests citing one of the IDs (or ID prefixes); deselect the rest."""
+    keep, drop = [], []
+    for item in items:
+        ids = cited(item)
+        (keep if ids and any(ids[0].startswith(w) for w in wanted) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
+    if state.settings.requirements:
+        _select_by_requirement(config, items, state.settings.requirements)
     errors = []
     for item in items:
         ids = cited(item)

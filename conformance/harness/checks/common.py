@@ -91,3 +91,18 @@ def unauthenticated_rejected(ex: Exchange) -> None:
     if ex.status != 401:
         raise fail("request without valid credentials not rejected with 401", expected=401,
                    actual=f"{ex.status} {_excerpt(ex, 120)}")
+
+
+@check("OAI-FUZZ-001")
+def invalid_request_rejected_with_envelope(ex: Exchange, *, schemas: SchemaSet, kind: str = "") -> None:
+    """A generated invalid request is rejected with 4xx and an OpenAI error envelope (never 2xx,
+    never 5xx)."""
+    what = f" ({kind})" if kind else ""
+    if ex.status is None or not 400 <= ex.status < 500:
+        raise fail(f"invalid request{what} not rejected with a client error", expected="4xx",
+                   actual=f"{ex.status} {_excerpt(ex, 200)}")
+    try:
+        body = ex.json()
+    except ValueError:
+        raise fail(f"error body{what} is not JSON", expected='{"error": {...}}', actual=_excerpt(ex)) from None
+    schemas.validate(body, "openai/error", what=f"error body{what}")

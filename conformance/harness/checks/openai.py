@@ -219,6 +219,25 @@ def no_usage_without_include(stream: ChunkStream) -> None:
                    actual=f"{len(carrying)} chunk(s), first #{carrying[0].index}: {carrying[0].usage}")
 
 
+@check("OAI-CONC-001")
+def concurrent_streams_isolated(streams: list[ChunkStream], *, max_tokens: list[int]) -> None:
+    """Each concurrent stream keeps one id of its own and accounts for its own request."""
+    seen: dict[Any, int] = {}
+    for i, (stream, limit) in enumerate(zip(streams, max_tokens)):
+        ids = {c.data.get("id") for c in stream.chunks}
+        if len(ids) != 1:
+            raise fail(f"stream {i} carries several ids", expected="one id", actual=sorted(map(str, ids)))
+        sid = ids.pop()
+        if sid in seen:
+            raise fail(f"streams {seen[sid]} and {i} share the id {sid!r}", expected="unique ids", actual=sid)
+        seen[sid] = i
+        reasons = stream.finish_reasons(0)
+        usage = stream.final_usage()
+        if reasons == ["length"] and usage is not None and usage.get("completion_tokens") != limit:
+            raise fail(f"stream {i} (max_tokens={limit}) reports another request's usage",
+                       expected=limit, actual=usage.get("completion_tokens"))
+
+
 # --- parameters ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,385 @@
+"""The fault-injecting reverse proxy: a real HTTP server in front of an endpoint.
+
+Every request is forwarded (method, path, query, headers — credentials included — and body)
+through the harness client's :meth:`~conformance.harness.client.Client.forward`, the one door to
+the network, which records each upstream exchange with its secrets redacted. Answers come back
+with the active faults applied (``conformance.faults.registry`` describes the hook stages):
+
+* event streams are relayed **event by event**: the upstream bytes are cut into blocks as they
+  arrive, interpreted by the strict SSE parser, transformed, and each event is written (and
+  flushed, ``TCP_NODELAY``) as soon as it is complete, using chunked transfer encoding (HTTP/1.1)
+  or a close-delimited body (HTTP/1.0). An event no fault touched goes out byte for byte;
+* other answers are read whole, transformed, and sent with a correct ``Content-Length``.
+
+An upstream failure before the answer started gives a 502 with an error body; after it started,
+the connection is cut without the final chunk, so the client sees a truncated body. A client
+that goes away is noticed at the next write: the upstream response is closed at once. Reads of
+the client's request and writes to it are bounded by the read timeout, reads from the upstream
+by the client's timeouts, so no thread waits forever.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from conformance import __version__
+from conformance.faults.registry import Fault, FaultContext, Request, Response, iter_events, resolve
+from conformance.harness.client import Client, Exchange, Timeouts
+from conformance.harness.failures import HarnessError, UsageError
+from conformance.harness.redaction import redact, register_secret
+
+# Response headers never relayed: per-hop ones, and the framing the proxy decides itself (the
+# body may change length; httpx already decoded any content-encoding).
+_DROP_RESPONSE_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+    "content-length", "content-encoding",
+})
+_MAX_REQUEST_BODY = 64 * 1024 * 1024
+
+
+class _ClientGone(Exception):
+    """The downstream client closed the connection (or stopped reading)."""
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class FaultProxy:
+    """A fault-injecting reverse proxy in front of ``upstream``.
+
+    >>> with FaultProxy("http://127.0.0.1:8080", ["drop-done"]) as proxy:   # doctest: +SKIP
+    ...     url = proxy.url
+
+    ``faults``: names from :data:`~conformance.faults.registry.FAULTS` (comma-separated lists
+    allowed); an unknown name raises :class:`~conformance.faults.registry.UnknownFault`.
+    ``seed`` makes the random choices of the faults reproducible; ``write_pause_s`` is the pause
+    between the several writes of one event (only faults such as ``split-bytes`` produce them), so
+    that they reach the client as separate reads; ``log`` receives one redacted line per exchange.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        faults: Sequence[str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        timeouts: Timeouts = Timeouts(),
+        seed: int = 0,
+        write_pause_s: float = 0.001,
+        log: Callable[[str], None] | None = None,
+        keep_exchanges: int = 100,
+    ) -> None:
+        parts = urlsplit(upstream)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"upstream must be an http(s) URL, got {redact(upstream)!r}")
+        if write_pause_s < 0:
+            raise UsageError("write_pause_s must be ≥ 0")
+        self.upstream = upstream.rstrip("/")
+        self.faults: tuple[Fault, ...] = resolve(faults)
+        self.host = host
+        self.port = port
+        self.timeouts = timeouts
+        self.seed = seed
+        self.write_pause_s = write_pause_s
+        self._log = log
+        # Recent upstream exchanges (redacted records), newest last.
+        self.exchanges: collections.deque[Exchange] = collections.deque(maxlen=keep_exchanges)
+        self._client = Client(self.upstream, timeouts=timeouts, on_exchange=self._recorded)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+        self._active = 0
+        self.url: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> str:
+        """Bind, serve in a background thread, and return the proxy's base URL."""
+        if self._server is not None:
+            raise UsageError("the proxy is already running")
+        handler = type("FaultProxyHandler", (_Handler,), {"proxy": self, "timeout": self.timeouts.read_s})
+        server_cls = _Server6 if ":" in self.host else _Server
+        self._server = server_cls((self.host, self.port), handler)
+        host, port = self._server.server_address[:2]
+        self.port = port
+        shown = f"[{host}]" if ":" in str(host) else host
+        self.url = f"http://{shown}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fault-proxy", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop accepting, close the listening socket and the upstream client. Requests still in
+        flight run on daemon threads bounded by the timeouts."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._client.close()
+
+    def __enter__(self) -> FaultProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def active(self) -> int:
+        """Requests being handled right now."""
+        return self._active
+
+    # -- internals ---------------------------------------------------------------------------
+    def _recorded(self, ex: Exchange) -> None:
+        self.exchanges.append(ex)
+        self._client.log.clear()  # the deque keeps the recent ones; a long-running proxy must not grow
+
+    @contextlib.contextmanager
+    def _tracking(self) -> Iterator[None]:
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def log(self, line: str) -> None:
+        if self._log is not None:
+            self._log(redact(line))
+
+    def context(self, request: Request) -> FaultContext:
+        return FaultContext(request=request, rng=random.Random(f"{self.seed}:{next(self._counter)}"))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = f"llmconf-fault-proxy/{__version__}"
+    proxy: FaultProxy  # set on the per-proxy subclass
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._chunked = False
+        self._started = False
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        return  # one line per exchange is logged by the proxy instead
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._handle()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    # -- request -----------------------------------------------------------------------------
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            return self._read_chunked()
+        length = self.headers.get("content-length")
+        if length is None:
+            return None
+        try:
+            size = int(length)
+        except ValueError:
+            raise _BadRequest(f"invalid Content-Length {length!r}") from None
+        if size < 0 or size > _MAX_REQUEST_BODY:
+            raise _BadRequest(f"Content-Length {size} out of range")
+        return self.rfile.read(size)
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(65537)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadRequest("malformed chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields
+                return bytes(body)
+            body += self.rfile.read(size)
+            if len(body) > _MAX_REQUEST_BODY:
+                raise _BadRequest("request body too large")
+            self.rfile.readline(65537)
+
+    def _handle(self) -> None:
+        proxy = self.proxy
+        with proxy._tracking():
+            try:
+                body = self._read_body()
+            except (_BadRequest, OSError) as exc:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.send_error(400, str(exc))
+                return
+            target = urlsplit(self.path)
+            request = Request(method=self.command, path=target.path or "/", query=target.query,
+                              headers=tuple(self.headers.items()), body=body)
+            for name, value in request.headers:
+                if name.lower() == "authorization":
+                    register_secret(value.split(" ", 1)[-1].strip())
+                elif name.lower() in ("x-api-key", "api-key"):
+                    register_secret(value.strip())
+            ctx = proxy.context(request)
+            faults = [f for f in proxy.faults if f.applies_to(request.path)]
+            names = ",".join(f.name for f in faults) or "-"
+            try:
+                self._exchange(ctx, faults, names)
+            except _ClientGone:
+                self.close_connection = True
+                proxy.log(f"{request.method} {request.path}: client went away (faults: {names})")
+            except HarnessError as exc:
+                self.close_connection = True
+                proxy.log(f"{request.method} {request.path}: upstream failed: {exc} (faults: {names})")
+                if not self._started:
+                    self._error(502, f"fault proxy: upstream request failed: {exc}", "upstream_error")
+            except Exception as exc:  # noqa: BLE001 - a fault or proxy bug must not kill the server
+                self.close_connection = True
+                proxy.log(f"{request.method} {request.path}: proxy error {type(exc).__name__}: {exc}")
+                if not self._started:
+                    self._error(500, f"fault proxy internal error: {type(exc).__name__}: {exc}", "proxy_error")
+
+    def _exchange(self, ctx: FaultContext, faults: list[Fault], names: str) -> None:
+        outgoing: Request = ctx.request
+        for fault in faults:
+            if fault.hooks.request is not None:
+                result = fault.hooks.request(ctx, outgoing)
+                if isinstance(result, Response):
+                    ctx.upstream_request = None
+                    self._send_whole(ctx, faults, result)
+                    self.proxy.log(f"{outgoing.method} {outgoing.path} → {result.status} answered by {fault.name}")
+                    return
+                outgoing = result
+        ctx.upstream_request = outgoing
+        whole: Response | None = None
+        with self.proxy._client.forward(outgoing.method, outgoing.target, headers=outgoing.headers,
+                                        body=outgoing.body) as upstream:
+            ctx.stream = upstream.stream
+            if upstream.stream:
+                head = Response(upstream.status, tuple(upstream.headers), b"", upstream.reason)
+                self._send_stream(ctx, faults, head, upstream.chunks)
+            else:
+                whole = Response(upstream.status, tuple(upstream.headers), upstream.read(), upstream.reason)
+        # The upstream exchange is complete and recorded before the client sees the end of the answer.
+        self.proxy.log(f"{upstream.exchange.summary()} faults: {names}")
+        if whole is not None:
+            self._send_whole(ctx, faults, whole)
+        elif self._chunked:
+            self._send(b"0\r\n\r\n")
+
+    # -- response ----------------------------------------------------------------------------
+    def _send_whole(self, ctx: FaultContext, faults: list[Fault], response: Response) -> None:
+        for fault in faults:
+            if fault.hooks.response is not None:
+                response = fault.hooks.response(ctx, response)
+        if self._bodyless(response.status):
+            # HEAD keeps the upstream's length (of the body a GET would get); 1xx/204/304 have none.
+            declared = response.header("content-length") if self.command == "HEAD" else None
+            self._start(response, length=int(declared) if declared and declared.isdigit() else None, bodyless=True)
+            return
+        self._start(response, length=len(response.body))
+        self._write(response.body)
+
+    def _bodyless(self, status: int) -> bool:
+        return self.command == "HEAD" or status < 200 or status in (204, 304)
+
+    def _send_stream(self, ctx: FaultContext, faults: list[Fault], head: Response, chunks: Iterator[bytes]) -> None:
+        for fault in faults:
+            if fault.hooks.head is not None:
+                head = fault.hooks.head(ctx, head)
+        if self._bodyless(head.status):
+            self._start(head, length=None, bodyless=True)
+            return
+        self._start(head, length=None)
+        events = iter_events(chunks)
+        for fault in faults:
+            if fault.hooks.events is not None:
+                events = fault.hooks.events(ctx, events)
+        wires = sorted((f for f in faults if f.hooks.wire is not None), key=lambda f: f.hooks.wire_stage)
+        pause = self.proxy.write_pause_s
+        previous_verbatim = True
+        for event in events:
+            if event.dangling_lf:
+                # The LF of a CRLF split across upstream reads: it belongs to the previous block
+                # and is relayed only if that block went out unchanged.
+                if previous_verbatim and event.raw:
+                    self._write(event.raw)
+                continue
+            data = event.encode()
+            writes = [data] if data else []
+            for fault in wires:
+                assert fault.hooks.wire is not None
+                writes = fault.hooks.wire(ctx, event, writes)
+            previous_verbatim = event.raw is not None and b"".join(writes) == event.raw
+            for i, piece in enumerate(writes):
+                if i and pause:
+                    time.sleep(pause)
+                self._write(piece)
+
+    def _start(self, response: Response, *, length: int | None, bodyless: bool = False) -> None:
+        self.send_response_only(response.status, response.reason or None)
+        for name, value in response.headers:
+            if name.lower() not in _DROP_RESPONSE_HEADERS:
+                self.send_header(name, value)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        elif bodyless:
+            pass
+        elif self.request_version == "HTTP/1.1":
+            self._chunked = True
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.close_connection = True  # HTTP/1.0: the end of the body is the end of the connection
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self._started = True
+        try:
+            self.end_headers()
+        except OSError as exc:
+            raise _ClientGone(str(exc)) from exc
+
+    def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._send(b"%X\r\n%s\r\n" % (len(data), data) if self._chunked else data)
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError as exc:  # BrokenPipe, ConnectionReset, a write timeout
+            raise _ClientGone(str(exc)) from exc
+
+    def _error(self, status: int, message: str, kind: str) -> None:
+        body = Response.json_answer(status, {"error": {"message": redact(message), "type": kind, "code": status}})
+        with contextlib.suppress(_ClientGone):
+            self._start(body, length=len(body.body))
+            if not self._bodyless(status):
+                self._write(body.body)
