@@ -187,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._chunked = False
-        self._started = False
+        self._started = False  # the answer's status line and headers are out
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         return  # one line per exchange is logged by the proxy instead
@@ -231,6 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         proxy = self.proxy
+        self._chunked = False  # per request: a keep-alive connection carries several
+        self._started = False
         with proxy._tracking():
             try:
                 body = self._read_body()

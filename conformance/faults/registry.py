@@ -437,11 +437,6 @@ def _tool_fragments(choice: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
 
 
-def _stream_requested(ctx: FaultContext) -> bool:
-    body = ctx.request_json
-    return isinstance(body, dict) and body.get("stream") is True
-
-
 def map_json_events(fn: Callable[[FaultContext, dict[str, Any]], dict[str, Any] | None]) -> EventsHook:
     """An events hook applying ``fn`` to (a copy of) every event whose data is a JSON object;
     ``fn`` returns the new object, or None to drop the event. Untouched events keep their bytes."""
