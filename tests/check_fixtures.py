@@ -52,8 +52,12 @@ def mock_exchange(
     """Send one request through the real client to a mock transport that answers as given."""
     parts = chunks if chunks is not None else [body]
 
+    async def chunked():  # the client is async underneath: several chunks need an async stream
+        for part in parts:
+            yield part
+
     def handler(request: httpx.Request) -> httpx.Response:  # noqa: ARG001
-        return httpx.Response(status, headers=headers or {}, content=iter(parts) if len(parts) > 1 else parts[0])
+        return httpx.Response(status, headers=headers or {}, content=chunked() if len(parts) > 1 else parts[0])
 
     client = Client("http://endpoint.test", transport=httpx.MockTransport(handler))
     try:

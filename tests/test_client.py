@@ -54,8 +54,12 @@ def test_x_api_key_auth_mode_and_no_auth():
 def test_stream_is_parsed_with_arrival_times():
     body = [b"data: {\"a\":1}\n\n", b"data: [DONE]\n\n"]
 
+    async def chunks():
+        for part in body:
+            yield part
+
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=iter(body))
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=chunks())
 
     client = Client("http://h.test", transport=httpx.MockTransport(handler))
     ex = client.request("POST", "/x", json={}, stream=True)

@@ -234,10 +234,14 @@ class Client:
         self.max_concurrency = max_concurrency
         self._transport = transport
         self._async_transport = async_transport
-        self._sync: httpx.Client | None = None
-        self._async: httpx.AsyncClient | None = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
-        self._semaphore: asyncio.Semaphore | None = None
+        self._sync: httpx.Client | None = None  # only for forward()
+        # one AsyncClient (and concurrency semaphore) per event loop that uses this client
+        self._async_clients: dict[asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]] = {}
+        # sync requests run on a private event loop thread, so every timeout (including the total
+        # limit before the response headers) is enforced the same way for sync and async callers
+        self._loop_lock = threading.Lock()
+        self._bg_loop: asyncio.AbstractEventLoop | None = None
+        self._bg_thread: threading.Thread | None = None
         self.on_exchange = on_exchange
         # (exchange, note) since the last reset: the plugin resets it per test and attaches it.
         self.log: list[tuple[Exchange, str]] = []
@@ -352,6 +356,15 @@ class Client:
             )
         return self._sync
 
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._bg_loop is None or self._bg_thread is None or not self._bg_thread.is_alive():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="llmconf-client", daemon=True)
+                thread.start()
+                self._bg_loop, self._bg_thread = loop, thread
+            return self._bg_loop
+
     def request(
         self,
         method: str,
@@ -363,37 +376,17 @@ class Client:
         stream: bool = False,
         auth: str | None = "bearer",
     ) -> Exchange:
-        """Send one request; return the recorded exchange (whatever the status)."""
-        url, hdrs, body = self._build(method, path, json, content, headers, auth, stream)
-        ex = self._new_exchange(method, url, hdrs, body, stream)
-        client = self._sync_client()
-        t0 = time.monotonic()
-        buf = bytearray()
-        phase = "before response headers"
-        error: BaseException | None = None
+        """Send one request; return the recorded exchange (whatever the status). Runs
+        :meth:`arequest` on the client's own event-loop thread and waits for it."""
+        future = asyncio.run_coroutine_threadsafe(
+            self.arequest(method, path, json=json, content=content, headers=headers, stream=stream, auth=auth),
+            self._background_loop(),
+        )
         try:
-            request = client.build_request(method, url, headers=hdrs, content=body)
-            response = client.send(request, stream=True)
-            try:
-                self._on_headers(ex, response, t0)
-                phase = "stream" if stream else "reading body"
-                if stream:
-                    # After the headers, body reads are bounded by the stream idle timeout.
-                    timeout_ext = response.request.extensions.get("timeout")
-                    if isinstance(timeout_ext, dict):
-                        timeout_ext["read"] = self.timeouts.stream_idle_s
-                for chunk in response.iter_bytes():
-                    self._on_bytes(ex, chunk, t0, buf)
-            finally:
-                response.close()
-        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised as a harness error
-            error = exc
-        self._finish(ex, buf, t0, error)
-        if error is not None:
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):
-                raise error
-            raise self._translate(error, phase, self.timeouts) from error
-        return ex
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. the per-test backstop fired: stop the request, it records itself
+            raise
 
     @contextlib.contextmanager
     def forward(
@@ -473,18 +466,17 @@ class Client:
             raise self._translate(exc, phase, self.timeouts) from exc
 
     # -- async -------------------------------------------------------------------------------
-    def _async_client(self) -> httpx.AsyncClient:
+    def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        if self._async is None or self._async_loop is not loop:
-            self._async = httpx.AsyncClient(
-                timeout=self.timeouts.httpx(),
-                transport=self._async_transport,
-                follow_redirects=False,
-                trust_env=False,
-            )
-            self._async_loop = loop
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        return self._async
+        entry = self._async_clients.get(loop)
+        if entry is None:
+            transport = self._async_transport
+            if transport is None and isinstance(self._transport, httpx.AsyncBaseTransport):
+                transport = self._transport  # e.g. httpx.MockTransport serves both
+            client = httpx.AsyncClient(timeout=self.timeouts.httpx(), transport=transport, follow_redirects=False,
+                                       trust_env=False)
+            entry = self._async_clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
+        return entry
 
     async def arequest(
         self,
@@ -498,9 +490,8 @@ class Client:
         auth: str | None = "bearer",
     ) -> Exchange:
         url, hdrs, body = self._build(method, path, json, content, headers, auth, stream)
-        client = self._async_client()
-        assert self._semaphore is not None
-        async with self._semaphore:
+        client, semaphore = self._async_client()
+        async with semaphore:
             ex = self._new_exchange(method, url, hdrs, body, stream)
             t0 = time.monotonic()
             buf = bytearray()
@@ -571,14 +562,25 @@ class Client:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the sync plumbing: the forward() client and the private event-loop thread."""
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+        loop, thread = self._bg_loop, self._bg_thread
+        if loop is not None and thread is not None and thread.is_alive():
+            entry = self._async_clients.pop(loop, None)
+            if entry is not None:
+                asyncio.run_coroutine_threadsafe(entry[0].aclose(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+        self._bg_loop = self._bg_thread = None
 
     async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.aclose()
-            self._async = None
+        """Close the AsyncClient of the running loop."""
+        entry = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[0].aclose()
 
 
 @functools.lru_cache(maxsize=4)
