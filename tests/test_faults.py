@@ -442,6 +442,8 @@ SCENARIOS: list[Scenario] = [
              lambda c, s: openai.first_delta_has_role(chat_stream(c))),
     Scenario("chunk-id-drift", "OAI-STREAM-007", "stream",
              lambda c, s: openai.chunk_identity_stable(chat_stream(c))),
+    Scenario("chunk-id-drift", "OAI-CONC-001", "streams",
+             lambda c, s: openai.concurrent_streams_isolated([chat_stream(c)], max_tokens=[0])),
     Scenario("usage-every-chunk", "OAI-USAGE-002", "include_usage",
              lambda c, s: openai.stream_usage_chunk(chat_stream(c, stream_options={"include_usage": True}))),
     Scenario("usage-every-chunk", "OAI-USAGE-003", "no-include_usage",

@@ -1097,7 +1097,8 @@ _FAULT_LIST: tuple[Fault, ...] = (
           ("OAI-STREAM-009",), False, (CHAT,), Hooks(events=_two_finish_reasons)),
     Fault("missing-role", "delta.role is removed from every chunk", ("OAI-STREAM-008",), False, (CHAT,),
           Hooks(events=map_json_events(_missing_role))),
-    Fault("chunk-id-drift", "every chunk after the first carries another id", ("OAI-STREAM-007",), False,
+    Fault("chunk-id-drift", "every chunk after the first carries another id", ("OAI-STREAM-007", "OAI-CONC-001"),
+          False,
           (CHAT, COMPLETIONS), Hooks(events=_chunk_id_drift)),
     Fault("usage-every-chunk",
           "include_usage is forced upstream and the final usage is put on every chunk (the stream is held "

@@ -153,6 +153,7 @@ def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str
             "level": levels.get(rid, "?"),
             "outcome": outcome,
             "tests": sorted(r.nodeid for r in recs),
+            "test_outcomes": {r.nodeid: r.outcome for r in sorted(recs, key=lambda r: r.nodeid)},
             "message": redact("\n".join(messages)[:4000]),
         }
     totals = {o: 0 for o in OUTCOMES}
