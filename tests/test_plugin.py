@@ -224,3 +224,6 @@ def test_x():
             "--reports-dir", str(pytester.path / "r")]
     pytester.runpytest(*args).assert_outcomes(skipped=1)
     pytester.runpytest(*args, "--open-responses").assert_outcomes(passed=1)
+    pytester.runpytest(*args, "--add-capability", "open_responses").assert_outcomes(passed=1)
+    result = pytester.runpytest(*args, "--add-capability", "telepathy")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -17,15 +17,21 @@ def test_messages_stream_has_event_stream_content_type(ant):
     checks.messages_event_stream_content_type(ant.messages_stream(BASIC).exchange)
 
 
+CASES = ["text", pytest.param("tool-use", marks=pytest.mark.requires("tools"))]
+
+
+def _request(profile, case):
+    if case == "text":
+        return BASIC
+    chat = tool_request(profile, "weather-one-call")
+    return {"messages": chat["messages"], "tools": anthropic_tools(chat), "tool_choice": {"type": "auto"},
+            "max_tokens": 96, "temperature": 0}
+
+
 @requirement("ANT-STREAM-002")
-@pytest.mark.parametrize("case", ["text", pytest.param("tool-use", marks=pytest.mark.requires("tools"))])
+@pytest.mark.parametrize("case", CASES)
 def test_every_messages_event_validates_against_schema(ant, schemas, profile, case):
-    request = BASIC
-    if case == "tool-use":
-        chat = tool_request(profile, "weather-one-call")
-        request = {"messages": chat["messages"], "tools": anthropic_tools(chat), "tool_choice": {"type": "auto"},
-                   "max_tokens": 96, "temperature": 0}
-    checks.message_events_match_schemas(ant.messages_stream(request), schemas=schemas)
+    checks.message_events_match_schemas(ant.messages_stream(_request(profile, case)), schemas=schemas)
 
 
 @requirement("ANT-STREAM-003")
@@ -39,8 +45,9 @@ def test_message_start_comes_first_and_once(ant):
 
 
 @requirement("ANT-STREAM-005")
-def test_content_blocks_run_start_deltas_stop_in_order(ant):
-    checks.content_blocks_well_formed(ant.messages_stream(BASIC))
+@pytest.mark.parametrize("case", CASES)
+def test_content_blocks_run_start_deltas_stop_in_order(ant, profile, case):
+    checks.content_blocks_well_formed(ant.messages_stream(_request(profile, case)))
 
 
 @requirement("ANT-STREAM-006")

@@ -1199,9 +1199,13 @@ class UnknownFault(UsageError):
     """A fault name that is not in :data:`FAULTS`."""
 
 
-def resolve(names: Iterable[str]) -> tuple[Fault, ...]:
+def resolve(names: Iterable[str | Fault]) -> tuple[Fault, ...]:
     """The faults named (each item may hold several comma-separated names), in order, without
-    duplicates. Unknown names raise :class:`UnknownFault`."""
+    duplicates. Unknown names raise :class:`UnknownFault`. :class:`Fault` objects (e.g. the
+    mutation runner's adapters) pass through, ahead of the named ones."""
+    items = list(names)
+    given = tuple(item for item in items if isinstance(item, Fault))
+    names = [item for item in items if not isinstance(item, Fault)]
     wanted: list[str] = []
     for item in names:
         for name in str(item).split(","):
@@ -1213,4 +1217,4 @@ def resolve(names: Iterable[str]) -> tuple[Fault, ...]:
         raise UnknownFault(
             f"unknown fault(s): {', '.join(unknown)}. Known faults: {', '.join(FAULTS)} "
             "(see `python -m conformance.faults --list`)")
-    return tuple(FAULTS[n] for n in wanted)
+    return given + tuple(FAULTS[n] for n in wanted)

@@ -55,6 +55,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("max-concurrency", "maximum concurrent requests the client sends", 8, int),
     Option("open-responses", "judge /v1/responses by the Open Responses rules too ([DONE] terminator, nested "
            "error event, required fields)", False, bool, True),
+    Option("add-capability", "declare extra capabilities on top of the profile's (comma-separated)", ""),
     Option("requirement", "run only tests citing these requirement IDs or ID prefixes (comma-separated, "
            "e.g. OAI-STREAM-002,ANT-STREAM)", ""),
     Option("concurrency", "number of concurrent streams in the concurrency test", 8, int),
@@ -137,6 +138,7 @@ def resolve(
         test_timeout_s=values["llmconf_test_timeout"],
         open_responses=values["llmconf_open_responses"],
         requirements=tuple(r.strip() for r in values["llmconf_requirement"].split(",") if r.strip()),
+        extra_capabilities=tuple(c.strip() for c in values["llmconf_add_capability"].split(",") if c.strip()),
         concurrency=values["llmconf_concurrency"],
         sources=sources,
     )
@@ -162,6 +164,7 @@ class Settings:
     test_timeout_s: float = 900.0
     open_responses: bool = False
     requirements: tuple[str, ...] = ()
+    extra_capabilities: tuple[str, ...] = ()
     concurrency: int = 8
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 

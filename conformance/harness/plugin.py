@@ -127,8 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = cfg.resolve(lambda dest: _cli_value(config, dest), lambda ini: config.getini(ini))
         catalog = load_catalog()
         profile = profiles.load(settings.profile or ("reference" if settings.embedded else "generic"))
-        if settings.open_responses:
-            profile = profiles.with_capabilities(profile, "open_responses")
+        extra = (*settings.extra_capabilities, *(("open_responses",) if settings.open_responses else ()))
+        if extra:
+            profile = profiles.with_capabilities(profile, *extra)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     register_secret(settings.api_key)
