@@ -127,7 +127,7 @@ def _launch(server: HostileServer, behaviour: str, path: Path) -> Inner:
     (path / "pytest.ini").write_text(INI)
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE", "--pyargs", *MODULES,
            "-k", " or ".join(exp.tests), "--endpoint", server.url_for(behaviour),
-           "--reports-dir", str(path / "reports"), *OPTIONS, *exp.extra]
+           f"--reports-dir={path / 'reports'}", *OPTIONS, *exp.extra]
     log = path / "inner.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=path, env=_env(), stdout=out, stderr=subprocess.STDOUT,

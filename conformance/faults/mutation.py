@@ -71,11 +71,13 @@ def run_suite(endpoint: str, requirements: list[str], reports: Path, *, profile:
               extra: list[str]) -> dict[str, dict[str, str]]:
     """Run the conformance suite over ``requirements``; return requirement → {test → outcome}."""
     reports.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--endpoint", endpoint,
-           "--profile", profile, "--requirement", ",".join(sorted(requirements)), "--reports-dir", str(reports),
+    # --opt=value: pytest reads plugin options' values as paths while it looks for its rootdir, and
+    # an existing directory outside the project would take the project's ini file away.
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--endpoint={endpoint}",
+           f"--profile={profile}", "--requirement=" + ",".join(sorted(requirements)), f"--reports-dir={reports}",
            *extra]
     if key_env:
-        cmd += ["--api-key-env", key_env]
+        cmd += [f"--api-key-env={key_env}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parents[2])
     (reports / "pytest-output.txt").write_text(proc.stdout[-20000:] + proc.stderr[-5000:], encoding="utf-8")
     doc_path = reports / "conformance.json"
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             t1 = time.monotonic()
             selection = list(fault.requirements) if not fault.neutral else union
             adapters, caps = ADAPTED.get(fault.name, ((), ()))
-            extra = ["--add-capability", ",".join(caps)] if caps else []
+            extra = ["--add-capability=" + ",".join(caps)] if caps else []
             fault_baseline = baseline
             if adapters or caps:
                 key = (adapters, caps)
