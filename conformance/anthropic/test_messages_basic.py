@@ -48,7 +48,7 @@ def test_max_tokens_gives_stop_reason_max_tokens(ant, mode):
 @requirement("ANT-STOP-002")
 @pytest.mark.parametrize("mode", MODES)
 def test_stop_sequence_gives_stop_reason_stop_sequence(ant, mode):
-    stop = stop_from(_text(ant.messages({**COUNT, "max_tokens": 24})[1]))
+    stop = stop_from(checks.message_text(ant.messages({**COUNT, "max_tokens": 24})[1]))
     message = _message(ant, mode, {**COUNT, "max_tokens": 24, "stop_sequences": [stop]})
     checks.stop_sequence_stop(message, stop=stop)
 
@@ -62,7 +62,3 @@ def test_natural_end_gives_stop_reason_end_turn(ant):
         raise NotApplicable("the model did not end its turn within 48 tokens")
     checks.end_turn_stop(message)
 
-
-def _text(message):
-    return "".join(b.get("text", "") for b in message.get("content") or [] if isinstance(b, dict)
-                   and b.get("type") == "text")

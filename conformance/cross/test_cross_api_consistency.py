@@ -4,7 +4,9 @@ never gated; chat templates may legitimately differ between the APIs of one serv
 import pytest
 
 from conformance.harness.checks import sdk as checks
+from conformance.harness.checks.anthropic import message_text
 from conformance.harness.requirements import requirement
+from conformance.harness.streams.responses import response_output_text
 
 PROMPT = "Say hello to the conformance suite."
 
@@ -23,8 +25,7 @@ def test_apis_agree_on_input_tokens_and_text_for_one_prompt(oai, ant):
     }
     texts = {
         "chat": chat.text,
-        "responses": "".join(p.get("text", "") for item in resp.get("output") or [] if item.get("type") == "message"
-                             for p in item.get("content") or [] if p.get("type") == "output_text"),
-        "messages": "".join(b.get("text", "") for b in msg.get("content") or [] if b.get("type") == "text"),
+        "responses": response_output_text(resp) or "",
+        "messages": message_text(msg),
     }
     checks.apis_agree(tokens, texts)

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.harness.checks import CHECKS
 from conformance.harness.checks import common as http_checks
 from conformance.harness.checks import completions as cmpl_checks
 from conformance.harness.checks import openai as oai_checks
@@ -248,10 +247,6 @@ class OpenAI:
         body = self.json_exchange(ex)
         self.passive.run(oai_checks.models_list_schema, body, schemas=self.schemas)
         return ex, body
-
-
-def passive_check_names() -> list[str]:
-    return sorted(name for name, info in CHECKS.items() if info.passive)
 
 
 ANTHROPIC_VERSION = "2023-06-01"

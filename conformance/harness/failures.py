@@ -112,6 +112,3 @@ class NotApplicable(Exception):
 class Unsupported(Exception):
     """A documented "not supported" signal (404/405 on an optional route, or the profile says so)."""
 
-
-class KnownDeviationObserved(Exception):
-    """Internal: a passive check found a violation the profile lists as a known deviation."""

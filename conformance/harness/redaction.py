@@ -33,10 +33,6 @@ def register_secret(value: str | None) -> None:
         _secrets.add(value)
 
 
-def registered_secrets() -> frozenset[str]:
-    return frozenset(_secrets)
-
-
 def redact(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:

@@ -47,7 +47,7 @@ def message_text(message: dict[str, Any]) -> str:
     )
 
 
-def _require_message(message: Any) -> dict[str, Any]:
+def require_message(message: Any) -> dict[str, Any]:
     """A message dict; a :class:`MessagesStream` stands for its final message."""
     if isinstance(message, MessagesStream):
         message = message.final_message()
@@ -319,7 +319,7 @@ def nothing_after_message_stop(stream: MessagesStream) -> None:
 def max_tokens_stop(message: Any, *, max_tokens: int) -> None:
     """When generation is cut by max_tokens, stop_reason is max_tokens and usage.output_tokens ≤
     max_tokens (``message``: a non-streamed body, ``stream.final_message()`` or the stream)."""
-    message = _require_message(message)
+    message = require_message(message)
     if message.get("stop_reason") != "max_tokens":
         raise fail("stop_reason when max_tokens is reached", expected="max_tokens", actual=message.get("stop_reason"))
     usage = message.get("usage")
@@ -334,7 +334,7 @@ def max_tokens_stop(message: Any, *, max_tokens: int) -> None:
 def stop_sequence_stop(message: Any, *, stop: str) -> None:
     """A matched stop sequence gives stop_reason stop_sequence, stop_sequence equal to the matched
     sequence, and text that does not contain it."""
-    message = _require_message(message)
+    message = require_message(message)
     if message.get("stop_reason") != "stop_sequence":
         raise fail("stop_reason when a stop sequence matched", expected="stop_sequence",
                    actual=message.get("stop_reason"))
@@ -349,7 +349,7 @@ def stop_sequence_stop(message: Any, *, stop: str) -> None:
 @check("ANT-STOP-003")
 def end_turn_stop(message: Any) -> None:
     """A natural end gives stop_reason end_turn and stop_sequence null (or absent)."""
-    message = _require_message(message)
+    message = require_message(message)
     if message.get("stop_reason") != "end_turn":
         raise fail("stop_reason when the model ends its turn", expected="end_turn", actual=message.get("stop_reason"))
     if message.get("stop_sequence") is not None:
@@ -365,7 +365,7 @@ def stream_matches_message(streamed: Any, message: Any) -> None:
     if not isinstance(final, dict):
         raise fail("no streamed message to compare (no message_start)", expected="a streamed message",
                    actual=final)
-    message = _require_message(message)
+    message = require_message(message)
     streamed_text, text = message_text(final), message_text(message)
     if streamed_text != text:
         at = next((i for i, (a, b) in enumerate(zip(streamed_text, text)) if a != b),

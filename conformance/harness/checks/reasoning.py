@@ -27,6 +27,7 @@ from typing import Any
 import jsonschema
 
 from conformance.harness.checks import check, fail
+from conformance.harness.checks.anthropic import require_message
 from conformance.harness.client import Exchange
 from conformance.harness.failures import NotApplicable, UsageError
 from conformance.harness.streams.anthropic import MessagesStream, parse_partial_json
@@ -248,17 +249,21 @@ def no_reasoning(message: Any) -> None:
                    expected="no reasoning text", actual=_short(text))
 
 
+def _details_shown(usage: Any) -> str:
+    shown = _usage_of(usage)
+    details = shown.get("completion_tokens_details", "(absent)") if isinstance(shown, dict) else shown
+    return f"completion_tokens_details: {_short(details)}"
+
+
 @check("OAI-REASON-003")
 def reasoning_within_budget(usage: Any, *, budget: int, slack: int = 0) -> None:
     """With thinking_token_budget B, the reported reasoning_tokens is ≤ B + slack. A missing
     reasoning_tokens fails: the budget cannot be verified."""
     value, where = reasoning_tokens(usage)
     if where is None:
-        shown = _usage_of(usage)
-        details = shown.get("completion_tokens_details", "(absent)") if isinstance(shown, dict) else shown
         raise fail("reasoning_tokens not reported, so the thinking_token_budget cannot be verified",
                    expected="usage.completion_tokens_details.reasoning_tokens: integer",
-                   actual=f"completion_tokens_details: {_short(details)}")
+                   actual=_details_shown(usage))
     if not _is_int(value):
         raise fail(f"usage.{where} is not an integer", expected="integer", actual=value)
     limit = budget + slack
@@ -292,11 +297,9 @@ def reasoning_tokens_reported(usage: Any, message: Any) -> None:
         raise NotApplicable("the message carries no reasoning text")
     value, where = reasoning_tokens(usage)
     if where is None:
-        shown = _usage_of(usage)
-        details = shown.get("completion_tokens_details", "(absent)") if isinstance(shown, dict) else shown
         raise fail("reasoning_tokens not reported although the message carries reasoning text",
                    expected="usage.completion_tokens_details.reasoning_tokens > 0",
-                   actual=f"completion_tokens_details: {_short(details)}")
+                   actual=_details_shown(usage))
     if not _is_int(value) or value <= 0:
         raise fail(f"usage.{where} is {value!r} although the message carries reasoning text",
                    expected="an integer > 0", actual=value)
@@ -366,14 +369,6 @@ def reasoning_excluded(message: Any) -> None:
 # --- Anthropic: tools ----------------------------------------------------------------------
 
 
-def _anthropic_message(message: Any) -> dict[str, Any]:
-    if isinstance(message, MessagesStream):
-        message = message.final_message()
-    if not isinstance(message, dict):
-        raise fail("no message to judge", expected="a message object", actual=message)
-    return message
-
-
 def _blocks(message: dict[str, Any], btype: str) -> list[tuple[int, dict[str, Any]]]:
     content = message.get("content")
     if not isinstance(content, list):
@@ -413,7 +408,7 @@ def tool_use_blocks_valid(message: Any, *, tools: list[dict[str, Any]]) -> None:
             if start_input not in (None, {}) and start_input != value:
                 raise fail(f"tool_use block {block.index}: the content_block_start input and the input_json_delta "
                            "pieces disagree", expected=start_input, actual=value)
-    body = _anthropic_message(message)
+    body = require_message(message)
     uses = _blocks(body, "tool_use")
     if not uses:
         raise NotApplicable("the message has no tool_use block")
@@ -442,7 +437,7 @@ def tool_use_blocks_valid(message: Any, *, tools: list[dict[str, Any]]) -> None:
 @check("ANT-TOOLS-002")
 def tool_use_stop_has_block(message: Any) -> None:
     """A message with stop_reason tool_use contains at least one tool_use block."""
-    body = _anthropic_message(message)
+    body = require_message(message)
     if body.get("stop_reason") != "tool_use":
         raise NotApplicable(f"stop_reason is {body.get('stop_reason')!r}, not tool_use")
     if not _blocks(body, "tool_use"):
@@ -484,7 +479,7 @@ def anthropic_tool_choice_honoured(message: Any, *, tool_choice: Any) -> None:
         raise NotApplicable("tool_choice auto constrains nothing")
     if choice not in ("none", "any", "tool"):
         raise UsageError(f"unknown Anthropic tool_choice {tool_choice!r}")
-    body = _anthropic_message(message)
+    body = require_message(message)
     names = [b.get("name") for _, b in _blocks(body, "tool_use")]
     if choice == "none":
         if names:
@@ -511,7 +506,7 @@ def anthropic_tool_choice_honoured(message: Any, *, tool_choice: Any) -> None:
 def thinking_blocks_present(message: Any) -> None:
     """With thinking enabled the message has a thinking block with non-empty thinking (or a
     redacted_thinking block) before its first text block."""
-    body = _anthropic_message(message)
+    body = require_message(message)
     content = body.get("content")
     content = content if isinstance(content, list) else []
     first_text = next((i for i, b in enumerate(content) if isinstance(b, dict) and b.get("type") == "text"), None)
