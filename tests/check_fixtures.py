@@ -31,7 +31,8 @@ from typing import Any
 
 import httpx
 
-from conformance.harness.client import Client, Exchange
+from conformance.harness.client import Client
+from conformance.harness.exchange import Exchange
 from conformance.harness.schemas import SchemaSet
 from conformance.harness.streams.openai import ChunkStream
 

@@ -26,13 +26,17 @@ import pytest
 
 from conformance.faults import FAULTS, FaultProxy, UnknownFault
 from conformance.faults.__main__ import main as faults_main
-from conformance.faults.registry import BlockSplitter, Event, FaultContext, Request, iter_events, split_points
+from conformance.faults.hooks.neutral import split_points
+from conformance.faults.model import Event, Fault, FaultContext, Hooks, Request
+from conformance.faults.proxy import HOOK_ERROR_HEADER
+from conformance.faults.stream import BlockSplitter, iter_events
 from conformance.harness import sse
 from conformance.harness.checks import anthropic as ant_checks
-from conformance.harness.checks import common, nim, openai, reasoning, responses, tools
+from conformance.harness.checks import anthropic_tools, common, nim, openai, reasoning, responses, tools
 from conformance.harness.checks import sse as sse_checks
-from conformance.harness.client import Client, Exchange, Timeouts
-from conformance.harness.failures import ConformanceFailure
+from conformance.harness.client import Client, Timeouts
+from conformance.harness.exchange import Exchange
+from conformance.harness.failures import ConformanceFailure, TransportError
 from conformance.harness.redaction import MASK
 from conformance.harness.requirements import load_catalog
 from conformance.harness.schemas import SchemaSet
@@ -507,9 +511,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("anthropic-invalid-input-json-delta", "ANT-STREAM-005", "stream",
              lambda c, s: ant_checks.content_blocks_well_formed(ant_stream(c, tools=ANT_TOOLS))),
     Scenario("anthropic-invalid-input-json-delta", "ANT-TOOLS-001", "stream",
-             lambda c, s: reasoning.tool_use_blocks_valid(ant_stream(c, tools=ANT_TOOLS), tools=ANT_TOOLS)),
+             lambda c, s: anthropic_tools.tool_use_blocks_valid(ant_stream(c, tools=ANT_TOOLS), tools=ANT_TOOLS)),
     Scenario("anthropic-invalid-input-json-delta", "ANT-TOOLS-001", "non-stream",
-             lambda c, s: reasoning.tool_use_blocks_valid(ant(c, tools=ANT_TOOLS).json(), tools=ANT_TOOLS)),
+             lambda c, s: anthropic_tools.tool_use_blocks_valid(ant(c, tools=ANT_TOOLS).json(), tools=ANT_TOOLS)),
     Scenario("count-tokens-off-by-n", "ANT-TOKENS-002", "non-stream",
              lambda c, s: ant_checks.count_tokens_matches_usage(
                  c.request("POST", "/v1/messages/count_tokens", json={"model": "stub", "messages": USER}).json(),
@@ -952,6 +956,49 @@ def test_upstream_failure_gives_502() -> None:
     with FaultProxy(f"http://127.0.0.1:{port}", ["drop-done"]) as proxy:
         ex = chat(client(proxy.url))
     assert ex.status == 502 and ex.json()["error"]["type"] == "upstream_error"
+
+
+def _boom(*args: Any) -> Any:
+    raise ValueError("hook bug")
+
+
+def _events_boom_after_first(ctx: FaultContext, events: Iterator[Event]) -> Iterator[Event]:
+    for i, event in enumerate(events):
+        if i == 1:
+            raise ValueError("hook bug mid-stream")
+        yield event
+
+
+def _events_pass(ctx: FaultContext, events: Iterator[Event]) -> Iterator[Event]:
+    yield from events
+
+
+def test_a_raising_response_hook_is_counted_and_answered_500(upstream: str) -> None:
+    fault = Fault("boom-response", "raises", ("OAI-ERR-001",), False, (), Hooks(response=_boom))
+    with FaultProxy(upstream, [fault]) as proxy:
+        ex = chat(client(proxy.url))
+        assert chat(client(proxy.url), stream=True).status == 200  # no response hook on streams
+    assert ex.status == 500 and ex.json()["error"]["type"] == "fault_hook_error"
+    assert ex.header(HOOK_ERROR_HEADER) == "boom-response" and "hook bug" in ex.json()["error"]["message"]
+    assert proxy.hook_errors == {"boom-response": 1}
+
+
+def test_a_raising_events_hook_mid_stream_cuts_the_stream_and_is_counted(upstream: str) -> None:
+    fault = Fault("boom-events", "raises", ("OAI-STREAM-002",), False, (), Hooks(events=_events_boom_after_first))
+    with FaultProxy(upstream, [fault, FAULTS["crlf"]]) as proxy:
+        with pytest.raises(TransportError, match="incomplete chunked read"):  # truncated: no final chunk
+            chat(client(proxy.url), stream=True)
+    assert proxy.hook_errors == {"boom-events": 1}
+
+
+def test_an_upstream_failure_is_not_blamed_on_the_hooks() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fault = Fault("pass-events", "passes", ("OAI-STREAM-002",), False, (), Hooks(events=_events_pass))
+    with FaultProxy(f"http://127.0.0.1:{port}", [fault]) as proxy:
+        assert chat(client(proxy.url), stream=True).status == 502
+    assert proxy.hook_errors == {}
 
 
 def test_head_keeps_the_declared_length_and_sends_no_body(upstream: str) -> None:

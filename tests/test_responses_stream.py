@@ -8,7 +8,7 @@ import json
 import time
 
 from conformance.harness import sse
-from conformance.harness.client import Exchange
+from conformance.harness.exchange import Exchange
 from conformance.harness.streams.responses import (
     ResponsesStream,
     known_event_types,
@@ -157,7 +157,7 @@ def test_unknown_types_are_listed_once_in_order():
         {"type": "acme:trace", "note": "vendor event"},
     ]
     stream = _stream(_sse(events))
-    assert stream.unknown_types == ["response.reasoning_part.added", "response.web_search_call.in_progress",
+    assert stream.unknown_type_names() == ["response.reasoning_part.added", "response.web_search_call.in_progress",
                                     "acme:trace"]
     assert len(stream.events) == len(events)  # unknown events stay in the stream
 
@@ -185,7 +185,7 @@ def test_malformed_payloads_are_described():
                                   '{"error": {"message": "boom"}}']))
     assert stream.non_json == [(2, '{"type": "response.output_text.delta", "delta":')]
     assert stream.non_object == [(3, "[1, 2]")]
-    assert stream.untyped == [4]
+    assert stream.untyped == [(4, '{"error": {"message": "boom"}}')]
     assert [(e.type, e.data is None) for e in stream.events[2:]] == [(None, True), (None, True), (None, False)]
     assert [e.type for e in stream.typed] == ["response.created", "response.in_progress"]
 

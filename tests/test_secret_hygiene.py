@@ -34,7 +34,7 @@ def test_sentinel_key_reaches_no_report_or_log(tmp_path):
     env.pop("NGC_API_KEY", None)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", *SLICE,
-         f"--reports-dir={reports}", "--profile=reference"],
+         f"--reports-dir={reports}", "--profile=reference", "--api-key-env=OPENAI_API_KEY"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     output = proc.stdout + proc.stderr

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance.harness.checks import reasoning as checks
+from conformance.harness.checks import anthropic_thinking as checks
 from conformance.harness.requirements import requirement
 
 pytestmark = pytest.mark.requires("messages", "reasoning")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance.harness.checks import reasoning as checks
+from conformance.harness.checks import anthropic_tools as checks
 from conformance.harness.requirements import requirement
 from conformance.harness.tooling import anthropic_tools, tool_request
 
@@ -20,13 +20,14 @@ def _request(profile, case_id="weather-one-call", **extra):
 def test_tool_use_blocks_carry_declared_name_and_valid_input(ant, profile, mode):
     request = _request(profile, tool_choice={"type": "auto"})
     subject = ant.messages(request)[1] if mode == "blocking" else ant.messages_stream(request)
-    checks.tool_use_blocks_valid(subject, tools=request["tools"])
+    checks.tool_use_blocks_valid(subject, tools=request["tools"], tool_choice=request["tool_choice"])
 
 
 @requirement("ANT-TOOLS-002")
 def test_stop_reason_tool_use_comes_with_tool_use_block(ant, profile):
-    _, message = ant.messages(_request(profile, tool_choice={"type": "auto"}))
-    checks.tool_use_stop_has_block(message)
+    request = _request(profile, tool_choice={"type": "auto"})
+    _, message = ant.messages(request)
+    checks.tool_use_stop_has_block(message, tool_names=[t["name"] for t in request["tools"]])
 
 
 @requirement("ANT-TOOLS-003")

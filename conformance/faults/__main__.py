@@ -15,7 +15,8 @@ import sys
 import threading
 
 from conformance.faults.proxy import FaultProxy
-from conformance.faults.registry import FAULTS, Fault, UnknownFault, resolve
+from conformance.faults.model import Fault
+from conformance.faults.table import FAULTS, UnknownFault, resolve
 from conformance.harness.client import Timeouts
 from conformance.harness.failures import UsageError
 from conformance.harness.redaction import redact_url

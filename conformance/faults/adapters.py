@@ -22,18 +22,8 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from conformance.faults.registry import (
-    MESSAGES,
-    READY,
-    RESPONSES,
-    Event,
-    Fault,
-    FaultContext,
-    Hooks,
-    Request,
-    Response,
-    map_json_body,
-)
+from conformance.faults.hooks.common import map_json_body
+from conformance.faults.model import MESSAGES, READY, RESPONSES, Event, Fault, FaultContext, Hooks, Request, Response
 
 LIVE = "/v1/health/live"
 TERMINAL = ("response.completed", "response.failed", "response.incomplete")

@@ -5,22 +5,33 @@ neutral transformations.
                                           [--upstream URL --profile NAME --api-key-env NAME]
 
 Without ``--upstream`` the embedded reference endpoint is started once. Then, through the fault
-proxy:
+proxy, each run in its own report directory, emptied before the run:
 
 1. a baseline run with no fault, over every requirement any fault declares;
 2. one run per fault, over the requirements that fault declares (one fault at a time: passive
    checks such as the [DONE] terminator would otherwise mask the others);
 3. one run per neutral transformation, over the baseline's requirements.
 
-Verdicts are compared test by test (a requirement can have several cases, some of them known
-deviations). A fault is **caught** when at least one test of its requirements passed in the
-baseline (passed, or a known deviation that did not show: xpassed) and records a violation with
-the fault (failed; xfailed as a known deviation; non-strict for a SHOULD). It is
-**unmeasurable** when every such test already fails or is skipped without the fault (the upstream
-itself has that defect or lacks the feature): reported with the reason; it counts against the
-score. A neutral transformation
-must change no verdict. Writes ``mutation.json`` and ``mutation.md``; exits 1 unless every fault is
-caught and no neutral transformation changed a verdict.
+What is measured, from each run's ``conformance.json`` (whose requirement rows list the
+violations recorded against each requirement: ``{"test", "kind", "message"}``):
+
+* a fault is **caught** when a violation *of one of its declared requirements* appears that the
+  baseline did not have: a ``(test, kind)`` in that requirement's row absent from the baseline's
+  row (any kind: ``failed``, ``non-strict``, ``known-deviation``, ``observation``). A test failing
+  for another requirement's violation does not count;
+* it is **broken** when a hook of the fault (or of an adapter) raised an exception in the proxy
+  (the proxy counts them; such a fault is never caught), when the run produced no report, or when,
+  without a new violation, a test of its requirements ended broken (no verdict reached);
+* **unmeasurable** when no test of its requirements was judged clean in the baseline (the upstream
+  itself has that defect, or lacks the feature); **missed** otherwise.
+
+A neutral transformation must change no verdict: the same outcome for every test and the same
+violations (test, kind) for every requirement. Faults aimed at behaviours the reference lacks or
+already gets wrong are measured through *adapters* (``conformance.faults.adapters``) applied to
+their own baseline too, and counted apart. Writes ``mutation.json`` and ``mutation.md``, headed
+"N/N caught on the raw reference, M/M through adapters"; exits 1 unless every fault is caught, none
+is broken and no neutral transformation changed a verdict; 2 when a report lacks the violation
+lists (a suite older than this runner: nothing is guessed).
 """
 
 from __future__ import annotations
@@ -29,19 +40,24 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conformance.faults.adapters import ADAPTERS
+from conformance.faults.model import Fault
 from conformance.faults.proxy import FaultProxy
-from conformance.faults.registry import FAULTS
+from conformance.faults.table import FAULTS
 
-PASSING = {"passed", "xpassed"}  # the behaviour was right without the fault
-VIOLATED = {"failed", "xfailed", "non-strict"}  # a violation was recorded (non-strict: a SHOULD)
+KINDS = ("failed", "non-strict", "known-deviation", "observation")  # conformance.json violation kinds
+# A test of a declared requirement can reveal a fault when, in the baseline, it reached a verdict
+# and recorded no violation of that requirement.
+JUDGED = {"passed", "xpassed", "xfailed", "non-strict"}
 KEY_ENV = "LLMCONF_MUTATION_KEY"
 # Faults aimed at behaviours the reference lacks or already gets wrong are measured through
 # adapters (applied to their baseline too) and, where needed, an extra declared capability.
@@ -54,23 +70,144 @@ ADAPTED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+class ReportFormatError(Exception):
+    """A conformance.json without the per-requirement violation lists this runner judges by."""
+
+
+@dataclass
+class RunReport:
+    """What the runner reads from one run's conformance.json."""
+
+    outcomes: dict[str, str]  # test nodeid → outcome
+    tests: dict[str, dict[str, str]]  # requirement → {nodeid → outcome} of the tests citing it
+    rows: dict[str, str]  # requirement → row outcome
+    violations: dict[str, dict[tuple[str, str], str]]  # requirement → {(test, kind) → message}
+
+    def violated(self, rid: str) -> set[tuple[str, str]]:
+        return set(self.violations.get(rid, {}))
+
+
+def parse_report(doc: Any, source: str = "conformance.json") -> RunReport:
+    """Read a conformance.json document. Raises :class:`ReportFormatError` when a requirement row
+    lacks its ``violations`` list (or a violation is malformed): judging by outcomes instead would
+    count failures of other requirements."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("requirements"), dict):
+        raise ReportFormatError(f"{source}: no 'requirements' table")
+    outcomes: dict[str, str] = {}
+    tests: dict[str, dict[str, str]] = {}
+    rows: dict[str, str] = {}
+    violations: dict[str, dict[tuple[str, str], str]] = {}
+    for rid, row in doc["requirements"].items():
+        if not isinstance(row, dict) or not isinstance(row.get("violations"), list):
+            raise ReportFormatError(
+                f"{source}: requirement {rid} has no 'violations' list; this runner needs a suite that records "
+                "violations per requirement")
+        rows[rid] = str(row.get("outcome", "?"))
+        tests[rid] = dict(row.get("test_outcomes") or {})
+        outcomes.update(tests[rid])
+        found: dict[tuple[str, str], str] = {}
+        for v in row["violations"]:
+            if not isinstance(v, dict) or not isinstance(v.get("test"), str) or v.get("kind") not in KINDS:
+                raise ReportFormatError(f"{source}: malformed violation of {rid}: {v!r}")
+            found.setdefault((v["test"], v["kind"]), str(v.get("message", "")))
+        violations[rid] = found
+    top = doc.get("test_outcomes")
+    if isinstance(top, dict):
+        outcomes.update(top)
+    return RunReport(outcomes=outcomes, tests=tests, rows=rows, violations=violations)
+
+
 @dataclass
 class FaultResult:
     fault: str
     neutral: bool
     requirements: list[str]
-    outcome: str  # caught | missed | unmeasurable | clean | changed | broken
+    outcome: str  # caught | missed | unmeasurable | broken (faults); clean | changed | broken (neutral)
+    adapters: list[str] = field(default_factory=list)
     caught_by: list[str] = field(default_factory=list)
+    new_violations: list[dict[str, str]] = field(default_factory=list)
+    hook_errors: dict[str, int] = field(default_factory=dict)
     baseline: dict[str, str] = field(default_factory=dict)
     observed: dict[str, str] = field(default_factory=dict)
     detail: str = ""
     seconds: float = 0.0
 
 
-def run_suite(endpoint: str, requirements: list[str], reports: Path, *, profile: str, key_env: str | None,
-              extra: list[str]) -> dict[str, dict[str, str]]:
-    """Run the conformance suite over ``requirements``; return requirement → {test → outcome}."""
-    reports.mkdir(parents=True, exist_ok=True)
+def _short(test: str) -> str:
+    return test.split("::")[-1]
+
+
+def _hook_detail(hook_errors: dict[str, int]) -> str:
+    return "a fault hook raised in the proxy (" + ", ".join(f"{n}: {c}×" for n, c in sorted(hook_errors.items())) + \
+        "); see the proxy log lines in pytest-output.txt"
+
+
+def judge(name: str, requirements: Sequence[str], baseline: RunReport, observed: RunReport, *,
+          hook_errors: dict[str, int] | None = None, adapters: Sequence[str] = ()) -> FaultResult:
+    """Caught iff a violation (test, kind) of a declared requirement appears that the baseline's row
+    of that requirement does not have. A hook error makes the fault broken, whatever was recorded."""
+    result = FaultResult(fault=name, neutral=False, requirements=list(requirements), outcome="",
+                         adapters=list(adapters), hook_errors=dict(hook_errors or {}),
+                         baseline={r: baseline.rows.get(r, "absent") for r in requirements},
+                         observed={r: observed.rows.get(r, "absent") for r in requirements})
+    new = [(rid, test, kind, observed.violations[rid][(test, kind)]) for rid in requirements
+           for test, kind in sorted(observed.violated(rid) - baseline.violated(rid))]
+    result.new_violations = [{"requirement": r, "test": t, "kind": k, "message": m[:300]} for r, t, k, m in new]
+    if result.hook_errors:
+        result.outcome, result.detail = "broken", _hook_detail(result.hook_errors)
+        return result
+    if new:
+        result.outcome = "caught"
+        result.caught_by = sorted({rid for rid, _, _, _ in new})
+        result.detail = "; ".join(f"{rid} {_short(test)}: {kind}" for rid, test, kind, _ in new[:4])
+        return result
+    measurable = [(rid, test) for rid in requirements for test, outcome in baseline.tests.get(rid, {}).items()
+                  if outcome in JUDGED and not any(t == test for t, _ in baseline.violated(rid))]
+    if not measurable:
+        result.outcome = "unmeasurable"
+        result.detail = "no test of the declared requirements was judged clean without the fault: " + \
+            ", ".join(f"{r}={result.baseline[r]}" for r in requirements)
+    elif any(observed.tests.get(rid, {}).get(test) == "broken" for rid, test in measurable):
+        result.outcome = "broken"
+        result.detail = "the suite could not reach a verdict under the fault"
+    else:
+        result.outcome = "missed"
+        result.detail = "no new violation of a declared requirement"
+    return result
+
+
+def judge_neutral(name: str, baseline: RunReport, observed: RunReport, *,
+                  hook_errors: dict[str, int] | None = None) -> FaultResult:
+    """Clean iff every test has the same outcome and every requirement the same violations."""
+    result = FaultResult(fault=name, neutral=True, requirements=[], outcome="clean", hook_errors=dict(hook_errors or {}))
+    if result.hook_errors:
+        result.outcome, result.detail = "broken", _hook_detail(result.hook_errors)
+        return result
+    changes = [f"{_short(t)}: {baseline.outcomes.get(t, 'absent')} -> {observed.outcomes.get(t, 'absent')}"
+               for t in sorted(set(baseline.outcomes) | set(observed.outcomes))
+               if baseline.outcomes.get(t) != observed.outcomes.get(t)]
+    for rid in sorted(set(baseline.violations) | set(observed.violations)):
+        before, after = baseline.violated(rid), observed.violated(rid)
+        changes += [f"{rid} {_short(t)}: new {k}" for t, k in sorted(after - before)]
+        changes += [f"{rid} {_short(t)}: no longer {k}" for t, k in sorted(before - after)]
+    if changes:
+        result.outcome, result.detail = "changed", "; ".join(changes)
+    return result
+
+
+def fresh_dir(path: Path) -> Path:
+    """An empty directory at ``path`` (whatever a previous run left there is removed)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def run_suite(endpoint: str, requirements: Iterable[str], reports: Path, *, profile: str, key_env: str | None,
+              extra: Sequence[str] = ()) -> RunReport:
+    """Run the conformance suite over ``requirements`` with an empty ``reports`` directory; return
+    what its conformance.json says. RuntimeError when the run produced no report."""
+    fresh_dir(reports)
     # --opt=value: pytest reads plugin options' values as paths while it looks for its rootdir, and
     # an existing directory outside the project would take the project's ini file away.
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--endpoint={endpoint}",
@@ -83,40 +220,129 @@ def run_suite(endpoint: str, requirements: list[str], reports: Path, *, profile:
     doc_path = reports / "conformance.json"
     if not doc_path.is_file():
         raise RuntimeError(f"no conformance.json in {reports} (exit {proc.returncode}): {proc.stdout[-800:]}")
-    doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    return {rid: dict(entry["test_outcomes"]) for rid, entry in doc["requirements"].items()}
+    return parse_report(json.loads(doc_path.read_text(encoding="utf-8")), str(doc_path))
 
 
-def _summary(outcomes: dict[str, str]) -> str:
-    return ",".join(sorted(set(outcomes.values()))) or "absent"
+Suite = Callable[..., RunReport]
 
 
-def judge(name: str, requirements: list[str], baseline: dict[str, dict[str, str]],
-          observed: dict[str, dict[str, str]]) -> FaultResult:
-    result = FaultResult(fault=name, neutral=False, requirements=requirements, outcome="",
-                         baseline={r: _summary(baseline.get(r, {})) for r in requirements},
-                         observed={r: _summary(observed.get(r, {})) for r in requirements})
-    measurable: list[tuple[str, str]] = []
-    for rid in requirements:
-        for test, outcome in baseline.get(rid, {}).items():
-            if outcome in PASSING:
-                measurable.append((rid, test))
-    hits = [(rid, test) for rid, test in measurable if observed.get(rid, {}).get(test) in VIOLATED]
-    result.caught_by = sorted({rid for rid, _ in hits})
-    if hits:
-        result.outcome = "caught"
-        result.detail = "; ".join(f"{test.split('::')[-1]}: {observed[rid][test]}" for rid, test in hits[:4])
-    elif not measurable:
-        result.outcome = "unmeasurable"
-        result.detail = "every test of the declared requirements already fails or is skipped without the " \
-                        "fault: " + ", ".join(f"{r}={result.baseline[r]}" for r in requirements)
-    elif any(observed.get(rid, {}).get(test) == "broken" for rid, test in measurable):
-        result.outcome = "broken"
-        result.detail = "the suite could not reach a verdict under the fault"
-    else:
-        result.outcome = "missed"
-        result.detail = "the fault changed no verdict of its requirements' passing tests"
-    return result
+@dataclass
+class Measurement:
+    report: RunReport | None
+    hook_errors: dict[str, int]
+    error: str = ""
+
+
+def measure(upstream: str, faults: Sequence[Fault], requirements: Iterable[str], reports: Path, *, suite: Suite,
+            proxy_factory: Callable[..., Any] = FaultProxy, **options: Any) -> Measurement:
+    """One suite run through a proxy applying ``faults``; the proxy's hook errors come back with it."""
+    with proxy_factory(upstream, list(faults)) as proxy:
+        try:
+            report, error = suite(str(proxy.url), list(requirements), reports, **options), ""
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            report, error = None, str(exc)
+        hook_errors = dict(proxy.hook_errors)
+    return Measurement(report, {k: v for k, v in hook_errors.items() if v}, error)
+
+
+def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, profile: str, key_env: str | None,
+                 suite: Suite = run_suite, proxy_factory: Callable[..., Any] = FaultProxy,
+                 log: Callable[[str], None] = print) -> tuple[RunReport, list[FaultResult]]:
+    """The baseline, then every selected fault (through its adapters, with their own baseline)."""
+    union = sorted({r for f in FAULTS.values() for r in f.requirements})
+    t0 = time.monotonic()
+    base = measure(upstream, [], union, reports / "baseline", suite=suite, proxy_factory=proxy_factory,
+                   profile=profile, key_env=key_env, extra=[])
+    if base.report is None:
+        raise RuntimeError(f"the baseline run failed: {base.error}")
+    baseline = base.report
+    log(f"baseline: {len(baseline.rows)} requirements in {time.monotonic() - t0:.0f}s")
+    adapted: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], Measurement] = {}
+    results: list[FaultResult] = []
+    for fault in selected:
+        t1 = time.monotonic()
+        selection = union if fault.neutral else list(fault.requirements)
+        adapters, caps = ADAPTED.get(fault.name, ((), ()))
+        extra = ["--add-capability=" + ",".join(caps)] if caps else []
+        reference = base
+        if adapters or caps:
+            key = (adapters, caps, tuple(selection))
+            if key not in adapted:
+                adapted[key] = measure(upstream, [ADAPTERS[a] for a in adapters], selection,
+                                       reports / f"baseline+{'+'.join(adapters)}", suite=suite,
+                                       proxy_factory=proxy_factory, profile=profile, key_env=key_env, extra=extra)
+            reference = adapted[key]
+        run = measure(upstream, [*(ADAPTERS[a] for a in adapters), fault], selection, reports / fault.name,
+                      suite=suite, proxy_factory=proxy_factory, profile=profile, key_env=key_env, extra=extra)
+        hook_errors = {**reference.hook_errors, **run.hook_errors}
+        empty = RunReport({}, {}, {}, {})
+        if fault.neutral:
+            result = judge_neutral(fault.name, baseline, run.report or empty, hook_errors=hook_errors)
+        else:
+            result = judge(fault.name, fault.requirements, reference.report or empty, run.report or empty,
+                           hook_errors=hook_errors, adapters=adapters)
+            if adapters:
+                result.detail = f"through adapters {', '.join(adapters)}; {result.detail}"
+        if not hook_errors and (run.error or reference.error):
+            what = "the adapted baseline" if reference.error else "the run"
+            result.outcome, result.detail = "broken", f"{what} failed: {reference.error or run.error}"
+        result.seconds = round(time.monotonic() - t1, 1)
+        results.append(result)
+        log(f"{fault.name:40} {result.outcome:13} {','.join(result.caught_by) or result.detail[:80]}")
+    return baseline, results
+
+
+def score(results: Sequence[FaultResult], *, target: str = "reference") -> dict[str, Any]:
+    """The score, faults measured through adapters counted apart from those on the raw target."""
+    real = [r for r in results if not r.neutral]
+    raw = [r for r in real if not r.adapters]
+    through = [r for r in real if r.adapters]
+    neutral = [r for r in results if r.neutral]
+
+    def caught(rs: list[FaultResult]) -> int:
+        return sum(r.outcome == "caught" for r in rs)
+
+    broken = sum(r.outcome == "broken" for r in results)
+    clean = sum(r.outcome == "clean" for r in neutral)
+    ok = caught(real) == len(real) and not broken and clean == len(neutral)
+    headline = (f"{caught(raw)}/{len(raw)} caught on the raw {target}, {caught(through)}/{len(through)} through "
+                f"adapters; {clean}/{len(neutral)} neutral transformations changed no verdict"
+                + (f"; {broken} broken" if broken else ""))
+    return {
+        "headline": headline,
+        "passed": ok,
+        "score": f"{caught(real)}/{len(real)}",
+        "caught": caught(real),
+        "faults": len(real),
+        "raw": {"caught": caught(raw), "faults": len(raw)},
+        "adapted": {"caught": caught(through), "faults": len(through)},
+        "broken": broken,
+        "neutral_clean": clean,
+        "neutral": len(neutral),
+    }
+
+
+def write_reports(reports: Path, baseline: RunReport, results: Sequence[FaultResult], *,
+                  target: str = "reference") -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        **score(results, target=target),
+        "counted": "a fault is caught when a violation of one of its declared requirements appears that the "
+                   "baseline did not have; a hook error in the proxy makes it broken",
+        "baseline": dict(sorted(baseline.rows.items())),
+        "results": [asdict(r) for r in results],
+    }
+    (reports / "mutation.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# Mutation score: {doc['headline']} — {'PASS' if doc['passed'] else 'FAIL'}", "",
+             "A fault counts as caught only when a violation of one of its declared requirements appears that the "
+             "baseline did not have; faults measured through adapters are counted apart.", "",
+             "| fault | requirements | adapters | outcome | caught by / detail |", "|---|---|---|---|---|"]
+    for r in results:
+        what = (", ".join(r.caught_by) + " — " if r.caught_by else "") + r.detail
+        reqs = "(neutral)" if r.neutral else ", ".join(r.requirements)
+        lines.append(f"| {r.fault} | {reqs} | {', '.join(r.adapters) or '-'} | {r.outcome} | "
+                     f"{what.replace('|', chr(92) + '|')[:300]} |")
+    (reports / "mutation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return doc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,9 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(selected) - FAULTS.keys())
     if unknown:
         parser.error(f"unknown faults {unknown}; see python -m conformance.faults --list")
-    faults = [FAULTS[name] for name in selected]
     reports: Path = args.reports_dir
     reports.mkdir(parents=True, exist_ok=True)
+    for stale in ("mutation.json", "mutation.md"):  # never leave a previous verdict behind
+        (reports / stale).unlink(missing_ok=True)
 
     server = None
     key_env = args.api_key_env
@@ -148,82 +375,17 @@ def main(argv: list[str] | None = None) -> int:
         server = ReferenceServer(config_name=DEFAULT_CONFIG, log_path=reports / "reference-server.log", api_key=key)
         upstream = server.start()
     try:
-        union = sorted({r for f in FAULTS.values() for r in f.requirements})
-        t0 = time.monotonic()
-        with FaultProxy(upstream, []) as proxy:
-            baseline = run_suite(str(proxy.url), union, reports / "baseline", profile=args.profile, key_env=key_env, extra=[])
-        print(f"baseline: {len(baseline)} requirements in {time.monotonic() - t0:.0f}s", flush=True)
-        adapted_baselines: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, dict[str, str]]] = {}
-        results: list[FaultResult] = []
-        for fault in faults:
-            t1 = time.monotonic()
-            selection = list(fault.requirements) if not fault.neutral else union
-            adapters, caps = ADAPTED.get(fault.name, ((), ()))
-            extra = ["--add-capability=" + ",".join(caps)] if caps else []
-            fault_baseline = baseline
-            if adapters or caps:
-                key = (adapters, caps)
-                if key not in adapted_baselines:
-                    with FaultProxy(upstream, [ADAPTERS[a] for a in adapters]) as proxy:
-                        adapted_baselines[key] = run_suite(
-                            str(proxy.url), selection, reports / f"baseline+{'+'.join(adapters)}",
-                            profile=args.profile, key_env=key_env, extra=extra)
-                fault_baseline = adapted_baselines[key]
-            with FaultProxy(upstream, [*(ADAPTERS[a] for a in adapters), fault.name]) as proxy:
-                try:
-                    observed = run_suite(str(proxy.url), selection, reports / fault.name, profile=args.profile,
-                                         key_env=key_env, extra=extra)
-                except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                    observed, error = {}, str(exc)
-                else:
-                    error = ""
-            if fault.neutral:
-                changed = {t: (outs.get(t), observed.get(r, {}).get(t)) for r, outs in baseline.items()
-                           for t in outs if outs.get(t) != observed.get(r, {}).get(t)}
-                result = FaultResult(fault=fault.name, neutral=True, requirements=[],
-                                     outcome="changed" if changed or error else "clean",
-                                     detail=error or "; ".join(f"{t.split('::')[-1]}: {a} -> {b}"
-                                                               for t, (a, b) in changed.items()))
-            else:
-                result = judge(fault.name, list(fault.requirements), fault_baseline, observed)
-                if adapters:
-                    result.detail = (f"through adapters {', '.join(adapters)}; " + result.detail).rstrip("; ")
-                if error:
-                    result.outcome, result.detail = "broken", error
-            result.seconds = round(time.monotonic() - t1, 1)
-            results.append(result)
-            print(f"{fault.name:40} {result.outcome:13} {','.join(result.caught_by) or result.detail[:80]}",
-                  flush=True)
+        baseline, results = run_mutation([FAULTS[n] for n in selected], upstream, reports, profile=args.profile,
+                                         key_env=key_env, log=lambda line: print(line, flush=True))
+    except ReportFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if server is not None:
             server.stop()
-
-    real = [r for r in results if not r.neutral]
-    neutral = [r for r in results if r.neutral]
-    caught = sum(r.outcome == "caught" for r in real)
-    ok = caught == len(real) and all(r.outcome == "clean" for r in neutral)
-    doc: dict[str, Any] = {
-        "score": f"{caught}/{len(real)}",
-        "caught": caught,
-        "faults": len(real),
-        "neutral_clean": sum(r.outcome == "clean" for r in neutral),
-        "neutral": len(neutral),
-        "passed": ok,
-        "baseline": {rid: _summary(outs) for rid, outs in baseline.items()},
-        "results": [asdict(r) for r in results],
-    }
-    (reports / "mutation.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Mutation score: {caught}/{len(real)} faults caught; "
-             f"{doc['neutral_clean']}/{len(neutral)} neutral transformations unflagged — "
-             f"{'PASS' if ok else 'FAIL'}", "",
-             "| fault | requirements | outcome | caught by / detail |", "|---|---|---|---|"]
-    for r in results:
-        what = ", ".join(r.caught_by) if r.caught_by else r.detail.replace("|", "\\|")[:200]
-        reqs = "(neutral)" if r.neutral else ", ".join(r.requirements)
-        lines.append(f"| {r.fault} | {reqs} | {r.outcome} | {what} |")
-    (reports / "mutation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
-    return 0 if ok else 1
+    doc = write_reports(reports, baseline, results, target="upstream" if args.upstream else "reference")
+    print((reports / "mutation.md").read_text(encoding="utf-8"))
+    return 0 if doc["passed"] else 1
 
 
 if __name__ == "__main__":

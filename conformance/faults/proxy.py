@@ -3,7 +3,7 @@
 Every request is forwarded (method, path, query, headers — credentials included — and body)
 through the harness client's :meth:`~conformance.harness.client.Client.forward`, the one door to
 the network, which records each upstream exchange with its secrets redacted. Answers come back
-with the active faults applied (``conformance.faults.registry`` describes the hook stages):
+with the active faults applied (``conformance.faults.model`` describes the hook stages):
 
 * event streams are relayed **event by event**: the upstream bytes are cut into blocks as they
   arrive, interpreted by the strict SSE parser, transformed, and each event is written (and
@@ -12,7 +12,10 @@ with the active faults applied (``conformance.faults.registry`` describes the ho
 * other answers are read whole, transformed, and sent with a correct ``Content-Length``.
 
 An upstream failure before the answer started gives a 502 with an error body; after it started,
-the connection is cut without the final chunk, so the client sees a truncated body. A client
+the connection is cut without the final chunk, so the client sees a truncated body. A fault hook
+that raises is the fault's defect, never a verdict on the endpoint: it is counted per fault in
+:attr:`FaultProxy.hook_errors` and logged, and the client gets a 500 ``fault_hook_error`` (with an
+``X-Llmconf-Fault-Hook-Error`` header naming the fault) or, mid-stream, a truncated body. A client
 that goes away is noticed at the next write: the upstream response is closed at once. Reads of
 the client's request and writes to it are bounded by the read timeout, reads from the upstream
 by the client's timeouts, so no thread waits forever.
@@ -29,11 +32,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import __version__
-from conformance.faults.registry import Fault, FaultContext, Request, Response, iter_events, resolve
-from conformance.harness.client import Client, Exchange, Timeouts
+from conformance.faults.model import Event, Fault, FaultContext, Request, Response
+from conformance.faults.stream import iter_events
+from conformance.faults.table import resolve
+from conformance.harness.client import Client, Timeouts
+from conformance.harness.exchange import Exchange
 from conformance.harness.failures import HarnessError, UsageError
 from conformance.harness.redaction import redact, register_secret
 
@@ -54,14 +61,70 @@ class _BadRequest(Exception):
     pass
 
 
+HOOK_ERROR_HEADER = "X-Llmconf-Fault-Hook-Error"
+
+
+class HookError(Exception):
+    """A fault's hook raised an exception (a defect of the fault, not of the endpoint)."""
+
+    def __init__(self, fault: str, stage: str, exc: BaseException) -> None:
+        super().__init__(f"fault {fault}: {stage} hook raised {type(exc).__name__}: {exc}")
+        self.fault = fault
+        self.stage = stage
+
+
+def _call_hook(fault: Fault, stage: str, hook: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return hook(*args)
+    except Exception as exc:  # noqa: BLE001 - whatever a hook raises is the hook's defect
+        raise HookError(fault.name, stage, exc) from exc
+
+
+class _Source:
+    """The iterator an events hook reads: it remembers an exception raised by what feeds it (the
+    upstream, or an earlier hook), so that this hook is not blamed for it."""
+
+    def __init__(self, events: Iterator[Event]) -> None:
+        self._events = events
+        self.raised: BaseException | None = None
+
+    def __iter__(self) -> _Source:
+        return self
+
+    def __next__(self) -> Event:
+        try:
+            return next(self._events)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self.raised = exc
+            raise
+
+
+def _guarded_events(fault: Fault, ctx: FaultContext, events: Iterator[Event]) -> Iterator[Event]:
+    assert fault.hooks.events is not None
+    source = _Source(events)
+    inner = iter(_call_hook(fault, "events", fault.hooks.events, ctx, source))
+    while True:
+        try:
+            event = next(inner)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001
+            if exc is source.raised:
+                raise  # the upstream's (or an earlier hook's) failure, passed through
+            raise HookError(fault.name, "events", exc) from exc
+        yield event
+
+
 class FaultProxy:
     """A fault-injecting reverse proxy in front of ``upstream``.
 
     >>> with FaultProxy("http://127.0.0.1:8080", ["drop-done"]) as proxy:   # doctest: +SKIP
     ...     url = proxy.url
 
-    ``faults``: names from :data:`~conformance.faults.registry.FAULTS` (comma-separated lists
-    allowed); an unknown name raises :class:`~conformance.faults.registry.UnknownFault`.
+    ``faults``: names from :data:`~conformance.faults.table.FAULTS` (comma-separated lists
+    allowed); an unknown name raises :class:`~conformance.faults.table.UnknownFault`.
     ``seed`` makes the random choices of the faults reproducible; ``write_pause_s`` is the pause
     between the several writes of one event (only faults such as ``split-bytes`` produce them), so
     that they reach the client as separate reads; ``log`` receives one redacted line per exchange.
@@ -101,6 +164,8 @@ class FaultProxy:
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._active = 0
+        # Exceptions raised by fault hooks, per fault name (see HookError).
+        self.hook_errors: collections.Counter[str] = collections.Counter()
         self.url: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -158,6 +223,10 @@ class FaultProxy:
         finally:
             with self._lock:
                 self._active -= 1
+
+    def hook_failed(self, exc: HookError) -> None:
+        with self._lock:
+            self.hook_errors[exc.fault] += 1
 
     def log(self, line: str) -> None:
         if self._log is not None:
@@ -257,6 +326,12 @@ class _Handler(BaseHTTPRequestHandler):
             except _ClientGone:
                 self.close_connection = True
                 proxy.log(f"{request.method} {request.path}: client went away (faults: {names})")
+            except HookError as exc:
+                self.close_connection = True
+                proxy.hook_failed(exc)
+                proxy.log(f"{request.method} {request.path}: {exc}")
+                if not self._started:
+                    self._error(500, f"fault proxy: {exc}", "fault_hook_error", ((HOOK_ERROR_HEADER, exc.fault),))
             except HarnessError as exc:
                 self.close_connection = True
                 proxy.log(f"{request.method} {request.path}: upstream failed: {exc} (faults: {names})")
@@ -272,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
         outgoing: Request = ctx.request
         for fault in faults:
             if fault.hooks.request is not None:
-                result = fault.hooks.request(ctx, outgoing)
+                result = _call_hook(fault, "request", fault.hooks.request, ctx, outgoing)
                 if isinstance(result, Response):
                     ctx.upstream_request = None
                     self._send_whole(ctx, faults, result)
@@ -300,7 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_whole(self, ctx: FaultContext, faults: list[Fault], response: Response) -> None:
         for fault in faults:
             if fault.hooks.response is not None:
-                response = fault.hooks.response(ctx, response)
+                response = _call_hook(fault, "response", fault.hooks.response, ctx, response)
         if self._bodyless(response.status):
             # HEAD keeps the upstream's length (of the body a GET would get); 1xx/204/304 have none.
             declared = response.header("content-length") if self.command == "HEAD" else None
@@ -315,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_stream(self, ctx: FaultContext, faults: list[Fault], head: Response, chunks: Iterator[bytes]) -> None:
         for fault in faults:
             if fault.hooks.head is not None:
-                head = fault.hooks.head(ctx, head)
+                head = _call_hook(fault, "head", fault.hooks.head, ctx, head)
         if self._bodyless(head.status):
             self._start(head, length=None, bodyless=True)
             return
@@ -323,7 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         events = iter_events(chunks)
         for fault in faults:
             if fault.hooks.events is not None:
-                events = fault.hooks.events(ctx, events)
+                events = _guarded_events(fault, ctx, events)
         wires = sorted((f for f in faults if f.hooks.wire is not None), key=lambda f: f.hooks.wire_stage)
         pause = self.proxy.write_pause_s
         previous_verbatim = True
@@ -338,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
             writes = [data] if data else []
             for fault in wires:
                 assert fault.hooks.wire is not None
-                writes = fault.hooks.wire(ctx, event, writes)
+                writes = _call_hook(fault, "wire", fault.hooks.wire, ctx, event, writes)
             previous_verbatim = event.raw is not None and b"".join(writes) == event.raw
             for i, piece in enumerate(writes):
                 if i and pause:
@@ -379,8 +454,10 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError as exc:  # BrokenPipe, ConnectionReset, a write timeout
             raise _ClientGone(str(exc)) from exc
 
-    def _error(self, status: int, message: str, kind: str) -> None:
+    def _error(self, status: int, message: str, kind: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         body = Response.json_answer(status, {"error": {"message": redact(message), "type": kind, "code": status}})
+        for name, value in headers:
+            body = body.with_header(name, value)
         with contextlib.suppress(_ClientGone):
             self._start(body, length=len(body.body))
             if not self._bodyless(status):

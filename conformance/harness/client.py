@@ -1,6 +1,7 @@
 """The one door to the network. Only this module imports httpx.
 
-Every call returns an :class:`Exchange` and never raises on an HTTP status: the request (redacted
+Every call returns an :class:`~conformance.harness.exchange.Exchange` (the plain record, defined in
+:mod:`conformance.harness.exchange` so that checks and stream layers import no transport) and never raises on an HTTP status: the request (redacted
 headers, body), the response (status, redacted headers, raw body bytes), for streams the raw byte
 transcript with arrival times and the strict SSE parse, and timings (time to headers, to the first
 body byte, to the first content delta — set by the protocol layer — and in total).
@@ -33,9 +34,12 @@ from typing import Any
 import httpx
 
 from conformance import __version__
+from conformance.harness.exchange import EVENT_STREAM, Exchange, media_type
 from conformance.harness.failures import EndpointTimeout, HarnessError, TransportError
-from conformance.harness.redaction import redact, redact_bytes, redact_headers, redact_url
+from conformance.harness.redaction import redact, redact_headers, redact_url
 from conformance.harness.sse import SSEParser
+
+__all__ = ["HOP_BY_HOP_HEADERS", "USER_AGENT", "Client", "Exchange", "ExchangeHook", "Forwarded", "Timeouts"]
 
 USER_AGENT = f"llm-endpoint-conformance/{__version__}"
 _seq = itertools.count(1)
@@ -46,130 +50,6 @@ HOP_BY_HOP_HEADERS = frozenset({
     "content-length", "expect", "accept-encoding",
 })
 _forward_lock = threading.Lock()
-
-
-@dataclass(slots=True)
-class Exchange:
-    """One recorded HTTP exchange. Headers and URL are redacted at construction."""
-
-    seq: int
-    method: str
-    url: str
-    request_headers: list[tuple[str, str]]
-    request_body: bytes | None
-    stream: bool
-    started_at: float  # wall clock (epoch seconds)
-    status: int | None = None
-    reason: str = ""
-    http_version: str = ""
-    response_headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    chunk_times: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes)
-    sse: SSEParser | None = None
-    ttfb_s: float | None = None  # response headers received
-    first_byte_s: float | None = None  # first body byte
-    first_content_s: float | None = None  # first content-bearing delta (set by the protocol layer)
-    total_s: float | None = None
-    error: str | None = None  # transport or timeout failure, if the exchange did not complete
-    truncated: bool = False  # the body exceeded the size limit and was cut
-
-    # -- request ---------------------------------------------------------------------------
-    @property
-    def request_json(self) -> Any:
-        if self.request_body is None:
-            return None
-        try:
-            return jsonlib.loads(self.request_body)
-        except ValueError:
-            return None
-
-    @property
-    def path(self) -> str:
-        rest = self.url.split("://", 1)[-1]
-        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-
-    # -- response --------------------------------------------------------------------------
-    def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.response_headers:
-            if key.lower() == lname:
-                return value
-        return None
-
-    @property
-    def content_type(self) -> str:
-        """The media type without parameters, lower-cased ('' when absent)."""
-        value = self.header("content-type") or ""
-        return value.split(";", 1)[0].strip().lower()
-
-    def json(self) -> Any:
-        """The body parsed as JSON; raises ``ValueError`` when it is not JSON."""
-        return jsonlib.loads(self.body)
-
-    def json_or_none(self) -> Any:
-        try:
-            return self.json()
-        except ValueError:
-            return None
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    def summary(self) -> str:
-        kind = "stream" if self.stream else "json"
-        status = self.status if self.status is not None else "no response"
-        events = f", {len(self.sse.events)} events" if self.sse is not None else ""
-        took = f", {self.total_s:.2f}s" if self.total_s is not None else ""
-        err = f", error: {self.error}" if self.error else ""
-        return f"{self.method} {self.path} → {status} ({kind}, {len(self.body)} bytes{events}{took}{err})"
-
-    def as_record(self) -> dict[str, Any]:
-        """A JSON-able, redacted record of the request and the response metadata."""
-        body: Any
-        if self.request_body is None:
-            body = None
-        else:
-            parsed = self.request_json
-            body = parsed if parsed is not None else redact(self.request_body.decode("utf-8", "replace"))[:4000]
-        return {
-            "seq": self.seq,
-            "request": {
-                "method": self.method,
-                "url": self.url,
-                "headers": dict(self.request_headers),
-                "body": _redact_json(body),
-            },
-            "response": {
-                "status": self.status,
-                "reason": self.reason,
-                "http_version": self.http_version,
-                "headers": dict(self.response_headers),
-                "bytes": len(self.body),
-                "truncated": self.truncated,
-            },
-            "timings_s": {
-                "headers": self.ttfb_s,
-                "first_byte": self.first_byte_s,
-                "first_content_delta": self.first_content_s,
-                "total": self.total_s,
-                "chunks": len(self.chunk_times),
-            },
-            "error": self.error,
-        }
-
-    def redacted_body(self) -> bytes:
-        return redact_bytes(self.body)
-
-
-def _redact_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_redact_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_json(v) for k, v in value.items()}
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,8 +310,7 @@ class Client:
                 response = client.send(request, stream=True)
             except Exception as exc:  # noqa: BLE001 - translated into a harness error
                 raise self._translate(exc, "before response headers", self.timeouts) from exc
-            ctype = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            ex.stream = ctype == "text/event-stream"
+            ex.stream = media_type(response.headers.get("content-type")) == EVENT_STREAM
             self._on_headers(ex, response, t0)
             if ex.stream:
                 timeout_ext = response.request.extensions.get("timeout")
@@ -626,7 +505,7 @@ def _recording_transport_class(lib: Any) -> type:
             except BaseException as exc:
                 self.owner._finish(ex, bytearray(), t0, exc)
                 raise
-            ex.stream = response.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+            ex.stream = media_type(response.headers.get("content-type")) == EVENT_STREAM
             self.owner._on_headers(ex, response, t0)
             return self.lib.Response(response.status_code, headers=response.headers,
                                      stream=RecordingStream(self.owner, ex, response.stream, t0),

@@ -10,7 +10,9 @@ from typing import Any, Callable
 from conformance.harness.failures import UsageError
 from conformance.harness.redaction import redact_url
 
-DEFAULT_KEY_ENVS = ("OPENAI_API_KEY", "NGC_API_KEY")
+#: The key variable of an endpoint whose profile names none (``generic``, ``discover``, a profile
+#: file without ``settings.api_key_env``): the OpenAI-compatible convention, and only that one.
+GENERIC_KEY_ENV = "OPENAI_API_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +39,13 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("endpoint", "base URL of the endpoint under test (omit to start the embedded reference server)"),
     Option("model", "model id to request (default: the first id from GET /v1/models)"),
-    Option("api-key-env", "name of the environment variable holding the API key "
-           "(default: OPENAI_API_KEY, then NGC_API_KEY); sent as a Bearer token"),
-    Option("profile", "endpoint profile: a shipped name (reference, nim, vllm, hosted, openai, generic) or a .toml path "
-           "(default: reference for the embedded server, generic otherwise)"),
+    Option("api-key-env", "name of the environment variable holding the API key (default: the profile's "
+           "settings.api_key_env: nim NGC_API_KEY, openai OPENAI_API_KEY, vllm VLLM_API_KEY, hosted none; "
+           "generic/discover/other profiles OPENAI_API_KEY; the embedded reference gets a generated key); "
+           "sent as a Bearer token. No other variable is ever tried"),
+    Option("profile", "endpoint profile: a shipped name (reference, nim, vllm, hosted, openai, generic), discover "
+           "(probe the endpoint and write reports/discovered-profile.toml) or a .toml path "
+           "(default: reference for the embedded server, discover otherwise)"),
     Option("timeout", "total time limit per request in seconds", 120.0, float),
     Option("connect-timeout", "TCP/TLS connect timeout in seconds", 10.0, float),
     Option("read-timeout", "time to the response headers / between body reads of a non-stream response, seconds",
@@ -99,16 +104,10 @@ def resolve(
             value, source = opt.default, "default"
         values[opt.dest] = _coerce(opt, value)
         sources[opt.name] = source
-    key_env = values["llmconf_api_key_env"]
-    api_key: str | None = None
-    if key_env:
-        api_key = env.get(key_env) or None
-    else:
-        for name in DEFAULT_KEY_ENVS:
-            if env.get(name):
-                key_env, api_key = name, env[name]
-                break
     endpoint = values["llmconf_endpoint"]
+    key_env, key_source = key_variable(values["llmconf_api_key_env"], sources["api-key-env"],
+                                       values["llmconf_profile"], embedded=not endpoint)
+    api_key = (env.get(key_env) or None) if key_env else None
     if endpoint:
         endpoint = endpoint.rstrip("/")
         if endpoint.endswith("/v1"):
@@ -124,6 +123,7 @@ def resolve(
         model=values["llmconf_model"],
         api_key_env=key_env,
         api_key=api_key,
+        api_key_source=key_source,
         profile=values["llmconf_profile"],
         timeout_s=values["llmconf_timeout"],
         connect_timeout_s=values["llmconf_connect_timeout"],
@@ -150,6 +150,8 @@ class Settings:
     model: str | None = None
     api_key_env: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    #: Why this variable (``--api-key-env``, ``profile nim``, ``the generic rule``, ...), for the header.
+    api_key_source: str = ""
     profile: str | None = None
     timeout_s: float = 120.0
     connect_timeout_s: float = 10.0
@@ -172,13 +174,21 @@ class Settings:
     def embedded(self) -> bool:
         return self.endpoint is None
 
+    def key_description(self) -> str:
+        """Which variable supplies the key and why; never the value."""
+        why = f" from {self.api_key_source}" if self.api_key_source else ""
+        if self.api_key_env:
+            return f"${self.api_key_env} ({'set' if self.api_key else 'not set'}){why}"
+        if self.embedded:
+            return "generated per run (embedded reference)"
+        return f"none{why}"
+
     def redacted(self) -> dict[str, Any]:
         """The configuration as it may be shown or stored: no secret values."""
         return {
             "endpoint": redact_url(self.endpoint) if self.endpoint else "embedded reference",
             "model": self.model or "(first id from /v1/models)",
-            "api_key": f"${self.api_key_env} (set)" if self.api_key else (
-                f"${self.api_key_env} (not set)" if self.api_key_env else "none"),
+            "api_key": self.key_description(),
             "profile": self.profile,
             "timeouts_s": {
                 "connect": self.connect_timeout_s,
@@ -188,3 +198,33 @@ class Settings:
             },
             "strict": self.strict,
         }
+
+
+def key_variable(explicit: str | None, explicit_source: str, profile: str | None, *,
+                 embedded: bool) -> tuple[str | None, str]:
+    """The one environment variable the key is read from, and why. Precedence: ``--api-key-env``
+    (or its env/ini fallback) > the embedded reference's generated key > the profile's
+    ``settings.api_key_env`` > :data:`GENERIC_KEY_ENV` for profiles that name none. A profile that
+    sets ``api_key_env = ""`` (``hosted``, ``reference``) has no default: its key must be named with
+    ``--api-key-env``. No other provider's variable is ever tried."""
+    if explicit:
+        where = {"cli": "--api-key-env", "env": "$LLMCONF_API_KEY_ENV", "ini": "ini llmconf_api_key_env"}
+        return explicit, where.get(explicit_source, "--api-key-env")
+    if embedded:
+        return None, "the embedded reference (a key generated per run)"
+    if not profile or profile == "discover":
+        return GENERIC_KEY_ENV, f"the generic rule (profile {profile or 'generic'} names no key variable)"
+    from conformance.harness import profiles  # noqa: PLC0415 - config stays importable on its own
+
+    try:
+        loaded = profiles.load(profile)
+    except UsageError:
+        return None, f"no profile (unknown profile {profile!r})"  # the plugin reports the profile error
+    declared = loaded.settings.get("api_key_env")
+    if declared is None:
+        return GENERIC_KEY_ENV, f"the generic rule (profile {loaded.name} names no key variable)"
+    if not isinstance(declared, str):
+        raise UsageError(f"{loaded.path}: settings.api_key_env must be a string")
+    if not declared:
+        return None, f"profile {loaded.name}, which names no key variable: pass --api-key-env NAME"
+    return declared, f"profile {loaded.name}"

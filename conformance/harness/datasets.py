@@ -9,8 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conformance.harness.failures import UsageError
 
 
@@ -55,6 +53,8 @@ def case(relpath: str, case_id: str) -> Case:
 
 def cases(relpath: str, *, only: tuple[str, ...] = ()) -> list[Any]:
     """``pytest.param(case, id=case.id, marks=requires(...))`` for each case in the file."""
+    import pytest  # noqa: PLC0415 - test parametrisation only; the CLI tools never import pytest
+
     params = []
     for c in load(relpath):
         if only and c.id not in only:

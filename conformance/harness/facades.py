@@ -2,9 +2,9 @@
 once, run the *passive* checks on what came back, and hand the parsed result to the test.
 
 Passive checks (status class, content type, JSON, schema, SSE framing, terminator) run on every
-exchange of their kind. A violation raises at once, except when the profile lists the requirement
-as a known deviation (recorded, the dedicated test carries the strict xfail) or the requirement is
-below MUST and ``--strict`` is off (recorded as non-strict).
+exchange of their kind. Each violation is recorded against the requirement it violates and judged
+by ``conformance.harness.outcomes`` (known deviation for this case and shape, MUST, SHOULD, MAY/INFO);
+the test goes on and fails at its end if any unexcused MUST violation was seen (see ``Passive``).
 
 Identical requests can be shared between tests (``reuse=True``): checks are pure, so several
 requirements can be judged on one exchange, and every request earns its tokens.
@@ -17,32 +17,47 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.harness import outcomes
 from conformance.harness.checks import common as http_checks
 from conformance.harness.checks import completions as cmpl_checks
 from conformance.harness.checks import openai as oai_checks
 from conformance.harness.checks import sse as sse_checks
-from conformance.harness.client import Client, Exchange
+from conformance.harness.client import Client
+from conformance.harness.exchange import Exchange
 from conformance.harness.failures import ConformanceFailure, HarnessError
 from conformance.harness.profiles import Profile
-from conformance.harness.requirements import Catalog, Level
+from conformance.harness.requirements import Catalog
+from conformance.harness.request_defaults import RequestPolicy
+from conformance.harness.request_defaults import for_profile as request_policy
 from conformance.harness.schemas import SchemaSet
 from conformance.harness.streams.openai import ChunkStream
 
-FindingSink = Callable[[str, ConformanceFailure], None]
+# (failure, forced kind or None): the run's sink judges the failure against the current test.
+ViolationSink = Callable[[ConformanceFailure, "str | None"], None]
 
 
 @dataclass(slots=True)
 class Passive:
-    """Runs passive checks with the profile's tolerance rules."""
+    """Runs passive checks on every exchange of their kind.
+
+    Inside a run every violation goes to the run's ``sink``, which judges it against the current
+    test's case (``conformance.harness.outcomes``) and attributes it to the requirement it violates;
+    the test goes on, so its own check still runs and its own requirement is judged by that check
+    alone. A test with an unexcused MUST violation fails when it ends. Only a *fatal* violation (an
+    error status: nothing after it can be judged) also stops the test at once.
+
+    Without a sink (outside pytest) the same rules decide with no case: a violation the profile does
+    not excuse raises at MUST level (and at SHOULD level under ``--strict``).
+    """
 
     profile: Profile
     catalog: Catalog
     strict: bool = False
     disabled: frozenset[str] = frozenset()
-    sink: FindingSink | None = None
+    sink: ViolationSink | None = None
 
-    def run(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
-        """Run one check; return True when it passed. Raises unless tolerated."""
+    def run(self, fn: Callable[..., None], *args: Any, fatal: bool = False, **kwargs: Any) -> bool:
+        """Run one check; return True when it passed, False when a violation was recorded."""
         name = getattr(fn, "check_name", fn.__name__)
         if name in self.disabled:
             return True
@@ -50,23 +65,25 @@ class Passive:
             fn(*args, **kwargs)
             return True
         except ConformanceFailure as exc:
-            rid = exc.requirement or getattr(fn, "requirement", "")
-            if self.profile.is_known_deviation(rid):
-                self._record("known-deviation", exc)
+            if exc.requirement is None and getattr(fn, "requirement", None):
+                exc.requirement = fn.requirement  # type: ignore[attr-defined]
+            if self.sink is not None:
+                self.sink(exc, None)
+                if fatal:
+                    exc.llmconf_recorded = True  # type: ignore[attr-defined]
+                    raise
                 return False
-            level = self.catalog[rid].level if rid in self.catalog else Level.MUST
-            if level is not Level.MUST and not (self.strict and level is Level.SHOULD):
-                self._record("non-strict" if level is Level.SHOULD else "observation", exc)
-                return False
-            raise
+            judged = [outcomes.judge(v, profile=self.profile, case=None, strict=self.strict)
+                      for v in outcomes.violations_of(exc, default_requirement=exc.requirement or "",
+                                                      catalog=self.catalog, source="passive")]
+            if fatal or any(j.kind == outcomes.FAILED for j in judged):
+                raise
+            return False
 
     def observe(self, requirement: str, message: str) -> None:
         """Record a tolerated observation (e.g. unknown event types), never a verdict."""
-        self._record("observation", ConformanceFailure(message, requirement=requirement))
-
-    def _record(self, kind: str, exc: ConformanceFailure) -> None:
         if self.sink is not None:
-            self.sink(kind, exc)
+            self.sink(ConformanceFailure(message, requirement=requirement), outcomes.OBSERVATION)
 
 
 def _key(method: str, path: str, body: Any, stream: bool, extra: Any = None) -> str:
@@ -115,12 +132,25 @@ class OpenAI:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- helpers -----------------------------------------------------------------------------
-    def with_model(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Fill in the model and the profile's ``chat_defaults`` (e.g. thinking off for a reasoning
-        model, so small max_tokens budgets produce content) where the request does not set them."""
-        defaults = self.passive.profile.setting("chat_defaults", {})
-        merged = {**{k: v for k, v in defaults.items() if k not in body}, **body}
+    @property
+    def requests(self) -> RequestPolicy:
+        """The profile's request defaults and reasoning controls (``request_defaults.py``)."""
+        return request_policy(self.passive.profile)
+
+    def with_defaults(self, api: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Fill in the model and the profile's request defaults for ``api`` (``chat``,
+        ``completions``, ``responses``, ``messages``; e.g. thinking off for a model that thinks by
+        default, so small max_tokens budgets produce content). Deep merge: the request wins."""
+        merged = self.requests.apply(api, body)
         return merged if "model" in merged else {"model": self.model, **merged}
+
+    def with_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A chat request with the model and the profile's chat defaults."""
+        return self.with_defaults("chat", body)
+
+    def with_responses_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Responses request with the model and the profile's Responses defaults."""
+        return self.with_defaults("responses", body)
 
     def _send(self, key: str, reuse: bool, send: Callable[[], Exchange]) -> Exchange:
         """Send, or hand back the exchange of an identical earlier request when ``reuse`` is set.
@@ -135,7 +165,7 @@ class OpenAI:
 
     def json_exchange(self, ex: Exchange) -> Any:
         """Passive checks for a JSON success response; returns the parsed body."""
-        self.passive.run(http_checks.well_formed_request_succeeds, ex)
+        self.passive.run(http_checks.well_formed_request_succeeds, ex, fatal=True)
         self.passive.run(http_checks.json_content_type, ex)
         try:
             return ex.json()
@@ -145,7 +175,7 @@ class OpenAI:
 
     def sse_exchange(self, ex: Exchange) -> None:
         """Passive checks shared by every event stream: success, content type, UTF-8, framing."""
-        self.passive.run(http_checks.well_formed_request_succeeds, ex)
+        self.passive.run(http_checks.well_formed_request_succeeds, ex, fatal=True)
         self.passive.run(oai_checks.event_stream_content_type, ex)
         if ex.sse is None:
             raise HarnessError("stream exchange without SSE parse")
@@ -214,12 +244,15 @@ class OpenAI:
         return self.stream_exchange(ex, completions=True)
 
     def with_completion_model(self, body: dict[str, Any]) -> dict[str, Any]:
-        return body if "model" in body else {"model": self.model, **body}
+        """A text completions request with the model and the profile's completions defaults (a
+        body with ``input`` and no ``prompt`` is a Responses request and gets those defaults)."""
+        api = "responses" if isinstance(body, dict) and "input" in body and "prompt" not in body else "completions"
+        return self.with_defaults(api, body)
 
     def responses(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
         from conformance.harness.checks import responses as resp_checks  # noqa: PLC0415
 
-        body = self.with_completion_model({k: v for k, v in body.items() if k != "stream"})
+        body = self.with_responses_model({k: v for k, v in body.items() if k != "stream"})
         key = _key("POST", "/v1/responses", body, False)
         ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body))
         parsed = self.json_exchange(ex)
@@ -230,7 +263,7 @@ class OpenAI:
         from conformance.harness.checks import responses as resp_checks  # noqa: PLC0415
         from conformance.harness.streams.responses import ResponsesStream  # noqa: PLC0415
 
-        body = self.with_completion_model({**body, "stream": True})
+        body = self.with_responses_model({**body, "stream": True})
         key = _key("POST", "/v1/responses", body, True)
         ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body, stream=True))
         self.sse_exchange(ex)
@@ -271,6 +304,11 @@ class Anthropic:
         return {"anthropic-version": ANTHROPIC_VERSION}
 
     def with_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Messages request with the model and the profile's Messages defaults."""
+        return self.openai.with_defaults("messages", body)
+
+    def with_count_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A count_tokens request: the model only (no generation, so no generation defaults)."""
         return body if "model" in body else {"model": self.model, **body}
 
     def raw(self, method: str, path: str, *, json_body: Any = None, content: bytes | str | None = None,
@@ -295,7 +333,7 @@ class Anthropic:
 
         body = self.with_model({**body, "stream": True})
         ex = self.raw("POST", "/v1/messages", json_body=body, stream=True, reuse=reuse)
-        self.passive.run(http_checks.well_formed_request_succeeds, ex)
+        self.passive.run(http_checks.well_formed_request_succeeds, ex, fatal=True)
         self.passive.run(ant_checks.messages_event_stream_content_type, ex)
         if ex.sse is None:
             raise HarnessError("stream exchange without SSE parse")
@@ -312,7 +350,7 @@ class Anthropic:
     def count_tokens(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
         from conformance.harness.checks import anthropic as ant_checks  # noqa: PLC0415
 
-        body = self.with_model(body)
+        body = self.with_count_model(body)
         ex = self.raw("POST", "/v1/messages/count_tokens", json_body=body, reuse=reuse)
         parsed = self.openai.json_exchange(ex)
         self.passive.run(ant_checks.count_tokens_schema, parsed, schemas=self.schemas)

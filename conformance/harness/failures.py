@@ -75,6 +75,20 @@ class SchemaViolation(ConformanceFailure):
         ) + more
         return cls(message, requirement=requirement, details=[e.as_dict() for e in errors])
 
+    @classmethod
+    def from_many(
+        cls, bad: Sequence[tuple[str, Sequence["SchemaError"]]], *, requirement: str | None = None
+    ) -> "SchemaViolation":
+        """Several invalid instances (e.g. stream events): the message shows the first; the details
+        carry every error of every instance (each with ``where``), so a deviation's shapes are
+        matched against all of them, never against the first alone."""
+        label, errors = bad[0]
+        first = cls.from_errors(errors, requirement=requirement, what=f"{label} (1 of {len(bad)} invalid)")
+        details = [{**e.as_dict(), "where": where} for where, errs in bad for e in errs]
+        kinds = sorted({f"{e.keyword} {e.instance_path}" for _, errs in bad[1:] for e in errs})
+        message = first.detail_message + (f"\n  other invalid instances: {'; '.join(kinds[:8])}" if kinds else "")
+        return cls(message, requirement=requirement, details=details)
+
 
 class FailureGroup(ConformanceFailure):
     """Several violations found in one response."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.harness import capabilities as caps
+from conformance.harness import request_defaults
 from conformance.harness.failures import UsageError
 from conformance.harness.requirements import ID_RE
 
@@ -21,9 +22,9 @@ PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 REASONING_FIELDS = ("reasoning", "reasoning_content", "either")
 _TOP_KEYS = {
     "name", "description", "server", "schema_flavors", "capabilities", "reasoning_field", "deviations",
-    "settings",
+    "settings", "extends", "remove_deviations",
 }
-_DEV_KEYS = {"requirement", "reason", "evidence", "issue", "cases"}
+_DEV_KEYS = {"requirement", "reason", "evidence", "issue", "cases", "shapes", "intermittent"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,13 @@ class Deviation:
     evidence: str
     issue: str | None = None
     cases: tuple[str, ...] = ()  # restrict to these parametrisation ids (substring match); empty = all
+    # fnmatch patterns over a violation's shapes (conformance.harness.outcomes.shapes_of); empty =
+    # any violation of the requirement in these cases. With patterns, a violation is excused only
+    # when every one of its shapes matches one of them.
+    shapes: tuple[str, ...] = ()
+    # The deviation depends on what the model generates (or on timing), not on the request alone:
+    # reported when it shows, never an XPASS when it does not.
+    intermittent: bool = False
 
     def applies_to(self, param_id: str | None) -> bool:
         if not self.cases:
@@ -66,10 +74,6 @@ class Profile:
                 return dev
         return None
 
-    def is_known_deviation(self, requirement: str) -> bool:
-        """For passive checks: any deviation entry for the requirement (case filters ignored)."""
-        return any(dev.requirement == requirement for dev in self.deviations)
-
     def setting(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
 
@@ -84,11 +88,40 @@ def load(name_or_path: str) -> Profile:
         path = PROFILES_DIR / f"{name_or_path}.toml"
         if not path.is_file():
             raise UsageError(f"unknown profile {name_or_path!r}; shipped profiles: {available()} (or pass a .toml path)")
+    return parse(_load_raw(path), where=str(path))
+
+
+def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The profile's TOML; with ``extends = "<profile>"`` laid over its parent: keys given here
+    replace the parent's, ``settings`` merge table by table, and ``deviations`` are the parent's
+    (minus the requirement IDs in ``remove_deviations``) followed by the ones given here."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    return parse(raw, where=str(path))
+    parent_name = raw.pop("extends", None)
+    removed = raw.pop("remove_deviations", [])
+    if parent_name is None:
+        if removed:
+            raise UsageError(f"{path}: remove_deviations needs extends")
+        return raw
+    if not isinstance(parent_name, str) or not isinstance(removed, list):
+        raise UsageError(f"{path}: extends must name a profile and remove_deviations list requirement IDs")
+    parent_path = path.parent / f"{parent_name}.toml" if not parent_name.endswith(".toml") else path.parent / parent_name
+    if not parent_path.is_file():
+        parent_path = PROFILES_DIR / f"{parent_name}.toml"
+    if not parent_path.is_file() or parent_path.resolve() in seen or parent_path.resolve() == path.resolve():
+        raise UsageError(f"{path}: extends {parent_name!r}: no such profile (or a cycle)")
+    parent = _load_raw(parent_path, (*seen, path.resolve()))
+    kept = [d for d in parent.get("deviations", []) if d.get("requirement") not in removed]
+    unknown = set(removed) - {d.get("requirement") for d in parent.get("deviations", [])}
+    if unknown:
+        raise UsageError(f"{path}: remove_deviations names requirements {sorted(unknown)} that "
+                         f"{parent_name} does not list")
+    merged = {**parent, **{k: v for k, v in raw.items() if k not in ("settings", "deviations")}}
+    merged["settings"] = request_defaults.deep_merge(parent.get("settings", {}), raw.get("settings", {}))
+    merged["deviations"] = kept + list(raw.get("deviations", []))
+    return merged
 
 
 def parse(raw: dict[str, Any], *, where: str) -> Profile:
@@ -119,8 +152,14 @@ def parse(raw: dict[str, Any], *, where: str) -> Profile:
                 evidence=entry["evidence"].strip(),
                 issue=entry.get("issue"),
                 cases=tuple(entry.get("cases", ())),
+                shapes=_strings(entry.get("shapes", ()), where=f"{where}: deviations[{i}].shapes"),
+                intermittent=_flag(entry.get("intermittent", False), where=f"{where}: deviations[{i}].intermittent"),
             )
         )
+    settings = raw.get("settings", {})
+    if not isinstance(settings, dict):
+        raise UsageError(f"{where}: 'settings' must be a table")
+    request_defaults.RequestPolicy.from_settings(settings, where=where)  # a bad request setting is a usage error now
     return Profile(
         name=raw["name"],
         description=" ".join(raw["description"].split()),
@@ -132,6 +171,18 @@ def parse(raw: dict[str, Any], *, where: str) -> Profile:
         settings=dict(raw.get("settings", {})),
         path=where,
     )
+
+
+def _strings(value: Any, *, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise UsageError(f"{where} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _flag(value: Any, *, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{where} must be true or false")
+    return value
 
 
 def with_capabilities(profile: Profile, *names: str) -> Profile:

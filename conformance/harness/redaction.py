@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***REDACTED***"
@@ -46,6 +47,17 @@ def redact_bytes(data: bytes) -> bytes:
     text = data.decode("utf-8", errors="replace")
     redacted = redact(text)
     return data if redacted == text else redacted.encode("utf-8")
+
+
+def redact_json(value: Any) -> Any:
+    """A copy of a parsed JSON value with every string redacted (keys are kept as they are)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [redact_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_json(v) for k, v in value.items()}
+    return value
 
 
 def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

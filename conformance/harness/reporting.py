@@ -20,14 +20,15 @@ import allure
 import pytest
 
 from conformance import __version__
-from conformance.harness.client import Exchange
+from conformance.harness.exchange import Exchange
+from conformance.harness import outcomes
 from conformance.harness.failures import ConformanceFailure
 from conformance.harness.redaction import redact, redact_url
 from conformance.harness.requirements import Requirement
 
-OUTCOMES = ("passed", "failed", "broken", "skipped", "xfailed", "xpassed", "non-strict")
-# When several tests cite one requirement, the requirement's outcome is the most severe one.
-SEVERITY_ORDER = ("failed", "broken", "xpassed", "non-strict", "xfailed", "passed", "skipped")
+OUTCOMES = outcomes.OUTCOMES
+SEVERITY_ORDER = outcomes.SEVERITY_ORDER
+TestRecord = outcomes.TestRecord
 CATEGORIES_TEMPLATE = Path(__file__).parent / "allure" / "categories.json"
 ENDPOINT_NAMES = {
     "chat_completions": "chat.completions",
@@ -120,16 +121,6 @@ def attach_findings(findings: list[dict[str, Any]]) -> None:
 
 
 @dataclass(slots=True)
-class TestRecord:
-    nodeid: str
-    requirement: str
-    outcome: str = "passed"
-    message: str = ""
-    duration_s: float = 0.0
-    findings: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class RunInfo:
     endpoint: str = "embedded reference"
     model: str = ""
@@ -141,30 +132,22 @@ class RunInfo:
 
 
 def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
-    by_req: dict[str, list[TestRecord]] = {}
-    for rec in records:
-        by_req.setdefault(rec.requirement, []).append(rec)
-    requirements: dict[str, Any] = {}
-    for rid in sorted(by_req):
-        recs = by_req[rid]
-        outcome = min((r.outcome for r in recs), key=SEVERITY_ORDER.index)
-        messages = [f"{r.nodeid}: {r.message}" for r in recs if r.outcome == outcome and r.message]
-        requirements[rid] = {
-            "level": levels.get(rid, "?"),
-            "outcome": outcome,
-            "tests": sorted(r.nodeid for r in recs),
-            "test_outcomes": {r.nodeid: r.outcome for r in sorted(recs, key=lambda r: r.nodeid)},
-            "message": redact("\n".join(messages)[:4000]),
-        }
+    """The requirement table (one row per requirement, built from the violations recorded against
+    it; see ``outcomes.requirement_rows``), totals, per-family coverage and the observations."""
+    records = list(records)
+    requirements = outcomes.requirement_rows(records, levels)
     totals = {o: 0 for o in OUTCOMES}
     for entry in requirements.values():
         totals[entry["outcome"]] += 1
     test_totals = {o: 0 for o in OUTCOMES}
     for rec in records:
         test_totals[rec.outcome] += 1
-    return {"requirements": requirements, "totals": {**totals, "requirements": len(requirements),
-                                                     "tests": sum(test_totals.values()),
-                                                     "tests_by_outcome": test_totals}}
+    return {"requirements": requirements,
+            "totals": {**totals, "requirements": len(requirements), "tests": sum(test_totals.values()),
+                       "tests_by_outcome": test_totals},
+            "coverage": outcomes.coverage(records),
+            "observations": outcomes.observations(records),
+            "test_outcomes": {r.nodeid: r.outcome for r in sorted(records, key=lambda r: r.nodeid)}}
 
 
 def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
@@ -179,6 +162,9 @@ def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord],
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "requirements": agg["requirements"],
         "totals": agg["totals"],
+        "coverage": agg["coverage"],
+        "observations": agg["observations"],
+        "test_outcomes": agg["test_outcomes"],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
@@ -214,6 +200,30 @@ def write_summary_md(path: Path, doc: dict[str, Any], titles: dict[str, str], de
     if known:
         lines += ["## Known deviations (strict xfail)", ""]
         lines += [f"- {rid} {titles.get(rid, '')}: {deviations.get(rid, '')}" for rid in known]
+        lines.append("")
+    blocked = {rid: e for rid, e in doc["requirements"].items() if e["outcome"] == "blocked"}
+    if blocked:
+        lines += ["## Not judged (blocked by another requirement's violation)", ""]
+        lines += [f"- {rid} {titles.get(rid, '')}" for rid in blocked]
+        lines.append("")
+    thin = {fam: c for fam, c in doc.get("coverage", {}).items() if c["mostly_skipped"]}
+    if thin:
+        lines += ["## Mostly not judged (a skip is not a pass)", "", "| family | not judged | reasons |",
+                  "|---|---|---|"]
+        for fam, c in thin.items():
+            reasons = "; ".join(f"{n}× {r}" for r, n in sorted(c["reasons"].items(), key=lambda kv: -kv[1])[:3])
+            lines.append(f"| {fam} | {c['skipped']} of {c['tests']} | {reasons.replace('|', chr(92) + '|')} |")
+        lines.append("")
+    observed = [o for o in doc.get("observations", []) if o["kind"] == "observation"]
+    if observed:
+        lines += ["## Observations (MAY/INFO, never gating)", ""]
+        seen = set()
+        for o in observed:
+            first = o["message"].splitlines()[0][:160]
+            if (o["requirement"], first) in seen:
+                continue
+            seen.add((o["requirement"], first))
+            lines.append(f"- {o['requirement']} [{o['level']}] {first}")
         lines.append("")
     path.write_text(redact("\n".join(lines)) + "\n", encoding="utf-8")
 

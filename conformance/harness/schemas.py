@@ -272,6 +272,5 @@ class SchemaSet:
             if not validator.is_valid(inst):
                 bad.append((i, self.errors(inst, name)))
         if bad:
-            index, errs = bad[0]
-            label = f"{what or name} #{index} (1 of {len(bad)} invalid)"
-            raise SchemaViolation.from_errors(errs, requirement=requirement, what=label)
+            raise SchemaViolation.from_many([(f"{what or name} #{i}", errs) for i, errs in bad],
+                                            requirement=requirement)

@@ -12,6 +12,16 @@ from conformance.harness.client import Client
 from conformance.harness.failures import ConformanceFailure, EndpointTimeout, HarnessError, NotApplicable
 
 
+def request(profile: Any, api: str, **kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments for an SDK call on ``api`` (``chat``, ``completions``, ``responses``,
+    ``messages``) with the profile's request defaults and reasoning controls applied, exactly as the
+    facades apply them: what the call names stays a named argument, what the profile adds travels
+    in ``extra_body``, and a value the call sets is never overridden."""
+    from conformance.harness.request_defaults import for_profile  # noqa: PLC0415
+
+    return for_profile(profile).sdk_kwargs(api, kwargs)
+
+
 def openai_client(client: Client, api_key: str | None, timeout_s: float) -> Any:
     try:
         import openai  # noqa: PLC0415

@@ -70,5 +70,8 @@ def test_length_finish_after_reasoning_leaves_content(oai):
 @requirement("OAI-REASON-009")
 @pytest.mark.requires("hosted_reasoning")
 def test_hosted_reasoning_exclude_removes_reasoning(oai):
-    result = oai.chat({"messages": ASK, "max_tokens": 64, "temperature": 0, "reasoning": {"exclude": True}})
-    checks.reasoning_excluded(result.message)
+    request = {"messages": ASK, "max_tokens": 64, "temperature": 0}
+    # The control (same request without exclude) must reason, or the absence proves nothing.
+    control = oai.chat(request)
+    result = oai.chat({**request, "reasoning": {"exclude": True}})
+    checks.reasoning_excluded(result.message, control=control.message)

@@ -22,13 +22,15 @@ def _request(profile):
 def test_function_call_items_carry_call_id_and_valid_arguments(oai, profile):
     request = _request(profile)
     _, response = oai.responses(request)
-    checks.function_call_items_valid(response, tools=request["tools"])
+    checks.function_call_items_valid(response, tools=request["tools"], tool_choice=request["tool_choice"])
 
 
 @requirement("OAI-RTOOLS-002")
 @pytest.mark.requires("streaming")
 def test_function_call_arguments_stream_ends_with_done(oai, profile):
-    checks.function_call_arguments_streamed(oai.responses_stream(_request(profile)))
+    request = _request(profile)
+    checks.function_call_arguments_streamed(oai.responses_stream(request), tools=request["tools"],
+                                            tool_choice=request["tool_choice"])
 
 
 @requirement("OAI-RTOOLS-003")

@@ -4,7 +4,7 @@ import pytest
 
 from conformance.harness.checks import sdk as checks
 from conformance.harness.requirements import requirement
-from conformance.harness.sdk import anthropic_client, sdk_verdict
+from conformance.harness.sdk import anthropic_client, request, sdk_verdict
 
 USER = [{"role": "user", "content": "Say hello to the conformance suite."}]
 
@@ -19,18 +19,20 @@ def sdk(client, llmconf_state, settings, profile):
 
 @requirement("ANT-SDK-001")
 @pytest.mark.requires("messages")
-def test_anthropic_sdk_creates_message(sdk, model):
+def test_anthropic_sdk_creates_message(sdk, model, profile):
     with sdk_verdict("ANT-SDK-001", "messages.create"):
-        message = sdk.messages.create(model=model, messages=USER, max_tokens=8, extra_body={"temperature": 0})
+        message = sdk.messages.create(**request(profile, "messages", model=model, messages=USER, max_tokens=8,
+                                                extra_body={"temperature": 0}))
         assert message.role == "assistant"
 
 
 @requirement("ANT-SDK-002")
 @pytest.mark.requires("messages", "streaming")
-def test_anthropic_sdk_accumulates_message_stream(sdk, model):
+def test_anthropic_sdk_accumulates_message_stream(sdk, model, profile):
     deltas = []
     with sdk_verdict("ANT-SDK-002", "messages.stream"):
-        with sdk.messages.stream(model=model, messages=USER, max_tokens=8, extra_body={"temperature": 0}) as stream:
+        with sdk.messages.stream(**request(profile, "messages", model=model, messages=USER, max_tokens=8,
+                                           extra_body={"temperature": 0})) as stream:
             for text in stream.text_stream:
                 deltas.append(text)
             final = stream.get_final_message()

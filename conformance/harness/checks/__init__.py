@@ -1,6 +1,6 @@
 """Named check functions: small, pure (no I/O), each tied to one requirement.
 
-A check takes already-captured data (an :class:`~conformance.harness.client.Exchange`, a parsed
+A check takes already-captured data (an :class:`~conformance.harness.exchange.Exchange`, a parsed
 stream, a parsed body) and raises :class:`ConformanceFailure` with Expected/Actual; it never
 returns a boolean. ``@check("OAI-STREAM-004")`` registers it and stamps the requirement ID on the
 failures it raises. Every registered check has a good and a bad fixture in ``tests/`` that prove
@@ -76,6 +76,8 @@ def load_all() -> dict[str, CheckInfo]:
     """Import every check module so the registry is complete."""
     from conformance.harness.checks import (  # noqa: F401, PLC0415
         anthropic,
+        anthropic_thinking,
+        anthropic_tools,
         common,
         completions,
         nim,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.harness.checks import check, fail
-from conformance.harness.client import Exchange
+from conformance.harness.checks.shared import require_event_stream, require_json_objects, require_typed
+from conformance.harness.exchange import Exchange
 from conformance.harness.failures import SchemaViolation
 from conformance.harness.schemas import SchemaSet
 from conformance.harness.streams.anthropic import EVENT_TYPES, TOOL_BLOCKS, MessagesStream, parse_partial_json
@@ -104,9 +105,7 @@ def message_served(ex: Exchange) -> None:
 @check("ANT-STREAM-001", passive=True)
 def messages_event_stream_content_type(ex: Exchange) -> None:
     """A streamed Messages response declares Content-Type text/event-stream."""
-    if ex.content_type != "text/event-stream":
-        raise fail("stream without text/event-stream content type", expected="text/event-stream",
-                   actual=ex.header("content-type"))
+    require_event_stream(ex)
 
 
 @check("ANT-STREAM-002", passive=True)
@@ -116,20 +115,13 @@ def message_events_match_schemas(stream: MessagesStream, *, schemas: SchemaSet) 
     ANT-STREAM-007."""
     if not stream.events:
         raise fail("stream carried no event", expected="message_start … message_stop", actual="0 events")
-    bad = sorted(stream.non_json + stream.non_object)
-    if bad:
-        raise fail("data payloads that are not JSON objects", expected="a JSON object per event",
-                   actual=[f"event #{i}: {d[:60]!r}" for i, d in bad[:3]])
-    if stream.untyped:
-        raise fail("events without a string type", expected='{"type": "<event type>", …}',
-                   actual=[f"event #{i}: {d[:60]!r}" for i, d in stream.untyped[:3]])
+    require_json_objects(stream, expected="a JSON object per event", label="event #{i}")
+    require_typed(stream, expected='{"type": "<event type>", …}', label="event #{i}")
     invalid = [e for e in stream.events
                if e.type in EVENT_TYPES and not schemas.is_valid(e.data, f"anthropic/stream/{e.type}")]
     if invalid:
-        first = invalid[0]
-        errors = schemas.errors(first.data, f"anthropic/stream/{first.type}")
-        raise SchemaViolation.from_errors(
-            errors, what=f"{first.type} event #{first.index} (1 of {len(invalid)} invalid)")
+        raise SchemaViolation.from_many([(f"{e.type} event #{e.index}", schemas.errors(e.data, f"anthropic/stream/{e.type}"))
+                                         for e in invalid])
 
 
 @check("ANT-STREAM-003")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.harness.checks import check, fail
-from conformance.harness.client import Exchange
+from conformance.harness.exchange import Exchange
 from conformance.harness.schemas import SchemaSet
 
 

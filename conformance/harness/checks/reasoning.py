@@ -1,5 +1,7 @@
-"""Checks for reasoning output (chat completions: OAI-REASON-*) and for Anthropic tool use and
-extended thinking (ANT-TOOLS-*, ANT-THINK-001).
+"""Checks for reasoning output on the OpenAI-compatible APIs (OAI-REASON-*: chat completions,
+and the Responses reasoning item). Anthropic tool use and extended thinking live in
+:mod:`~conformance.harness.checks.anthropic_tools` and
+:mod:`~conformance.harness.checks.anthropic_thinking`.
 
 Chat reasoning text arrives in ``message.reasoning`` (vLLM ≥ 0.16, NIM 2.x, aimlapi/OpenRouter),
 ``message.reasoning_content`` (SGLang, llama.cpp, hosted NVIDIA build, vLLM ≤ 0.11) or both with
@@ -11,10 +13,6 @@ different values or when reasoning leaks into ``content`` as ``<think>`` tags.
 A chat ``message`` argument is ``choices[0].message`` (a whole chat.completion body is accepted
 too) or, for the streamed variants, a :class:`ChunkStream` whose choice-0 deltas are concatenated
 field by field. Whitespace-only reasoning counts as no reasoning text.
-
-Anthropic ``message`` arguments are a non-streamed Message body, ``MessagesStream.final_message()``
-or the :class:`MessagesStream` itself. Thinking signatures are never verified (vLLM sends a random
-``uuid4().hex``; wire-protocols.md §2.6).
 """
 
 from __future__ import annotations
@@ -24,13 +22,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-
 from conformance.harness.checks import check, fail
-from conformance.harness.checks.anthropic import require_message
-from conformance.harness.client import Exchange
 from conformance.harness.failures import NotApplicable, UsageError
-from conformance.harness.streams.anthropic import MessagesStream, parse_partial_json
 from conformance.harness.streams.openai import ChunkStream
 
 REASONING_FIELDS = ("reasoning", "reasoning_content")
@@ -249,6 +242,13 @@ def no_reasoning(message: Any) -> None:
                    expected="no reasoning text", actual=_short(text))
 
 
+def _reasoning_shown(message: Any) -> str:
+    """The reasoning fields and content of a message, for a not-applicable reason."""
+    fields = reasoning_fields(message)
+    shown = {name: _short(fields.get(name, "(absent)"), 60) for name in REASONING_FIELDS}
+    return ", ".join(f"{k}: {v}" for k, v in shown.items()) + f", content: {_short(content_text(message), 80)!r}"
+
+
 def _details_shown(usage: Any) -> str:
     shown = _usage_of(usage)
     details = shown.get("completion_tokens_details", "(absent)") if isinstance(shown, dict) else shown
@@ -278,7 +278,8 @@ def reasoning_tokens_bounded(usage: Any) -> None:
     """When reported, reasoning_tokens is an integer between 0 and completion_tokens."""
     value, where = reasoning_tokens(usage)
     if where is None:
-        raise NotApplicable("usage reports no reasoning_tokens")
+        raise NotApplicable(f"OAI-REASON-004: usage reports no reasoning_tokens to bound ({_details_shown(usage)}; "
+                            "OAI-REASON-005 judges whether it must)")
     if not _is_int(value) or value < 0:
         raise fail(f"usage.{where} is not a non-negative integer", expected="integer ≥ 0", actual=value)
     completion = _usage_of(usage).get("completion_tokens")
@@ -292,9 +293,11 @@ def reasoning_tokens_bounded(usage: Any) -> None:
 
 @check("OAI-REASON-005")
 def reasoning_tokens_reported(usage: Any, message: Any) -> None:
-    """A response with reasoning text reports reasoning_tokens > 0."""
+    """A response with reasoning text reports reasoning_tokens > 0. Without reasoning text there is
+    nothing to count (not applicable, quoting the fields; OAI-REASON-001 judges the absence)."""
     if not has_reasoning(message):
-        raise NotApplicable("the message carries no reasoning text")
+        raise NotApplicable("OAI-REASON-005: the message carries no reasoning text to count "
+                            f"({_reasoning_shown(message)})")
     value, where = reasoning_tokens(usage)
     if where is None:
         raise fail("reasoning_tokens not reported although the message carries reasoning text",
@@ -340,9 +343,11 @@ def content_not_starved_by_reasoning(message: Any, finish_reason: Any) -> None:
     because the tokens went to reasoning. Not applicable when the response did not finish with
     length or carries no reasoning text."""
     if finish_reason != "length":
-        raise NotApplicable(f"finish_reason is {finish_reason!r}, not length")
+        raise NotApplicable(f"OAI-REASON-008: the answer was not cut (finish_reason {finish_reason!r}), so the "
+                            "budget did not starve it")
     if not has_reasoning(message):
-        raise NotApplicable("the message carries no reasoning text")
+        raise NotApplicable(f"OAI-REASON-008: the cut answer carries no reasoning text, so reasoning did not "
+                            f"starve it ({_reasoning_shown(message)})")
     content = content_text(message)
     if not _has_text(content):
         raise fail("finish_reason length with empty content: max_tokens was spent on reasoning (clients see an "
@@ -351,9 +356,13 @@ def content_not_starved_by_reasoning(message: Any, finish_reason: Any) -> None:
 
 
 @check("OAI-REASON-009")
-def reasoning_excluded(message: Any) -> None:
+def reasoning_excluded(message: Any, *, control: Any) -> None:
     """With reasoning {exclude: true}: no reasoning or reasoning_content text and no
-    reasoning_details entry with text or summary (encrypted entries are not readable text)."""
+    reasoning_details entry with text or summary (encrypted entries are not readable text).
+
+    ``control`` is the answer to the same request without ``exclude``. An absence of reasoning
+    proves something only when the control shows that this request does reason: a control
+    without reasoning text is not applicable (quoting it), never a pass."""
     fields = reasoning_fields(message)
     carrying = {name: _short(value) for name, value in fields.items() if _has_text(value)}
     if carrying:
@@ -364,228 +373,9 @@ def reasoning_excluded(message: Any) -> None:
         i, key, text = details[0]
         raise fail(f"reasoning_details[{i}].{key} carries text although reasoning.exclude was true",
                    expected="no reasoning_details text", actual=_short(text))
-
-
-# --- Anthropic: tools ----------------------------------------------------------------------
-
-
-def _blocks(message: dict[str, Any], btype: str) -> list[tuple[int, dict[str, Any]]]:
-    content = message.get("content")
-    if not isinstance(content, list):
-        return []
-    return [(i, b) for i, b in enumerate(content) if isinstance(b, dict) and b.get("type") == btype]
-
-
-def _schema_errors(instance: Any, schema: Any) -> list[str]:
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise UsageError(f"the request's input_schema is not a valid JSON Schema: {exc.message}") from None
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(e.absolute_path), e.validator))
-    return [f"input{''.join(f'[{p!r}]' for p in e.absolute_path)} [{e.validator}] {e.message}" for e in errors]
-
-
-@check("ANT-TOOLS-001")
-def tool_use_blocks_valid(message: Any, *, tools: list[dict[str, Any]]) -> None:
-    """Each tool_use block has a non-empty id, a declared tool name and an input object valid
-    against that tool's input_schema (JSON Schema 2020-12). For a MessagesStream, the
-    input_json_delta pieces of each tool_use block also join into one JSON object, equal to the
-    content_block_start input when that was not empty."""
-    declared = {t.get("name"): t for t in tools if isinstance(t, dict)}
-    if isinstance(message, MessagesStream):
-        for block in message.blocks():
-            if block.type != "tool_use" or not block.input_json_deltas:
-                continue
-            value, error = parse_partial_json(block.partial_json)
-            if error is not None:
-                raise fail(f"tool_use block {block.index}: input_json_delta pieces do not join into valid JSON",
-                           expected="a JSON object", actual=f"{_short(block.partial_json)!r} ({error})")
-            if not isinstance(value, dict):
-                raise fail(f"tool_use block {block.index}: input_json_delta pieces join into JSON that is not an "
-                           "object", expected="a JSON object", actual=_short(block.partial_json))
-            start_input = block.start.get("input")
-            if start_input not in (None, {}) and start_input != value:
-                raise fail(f"tool_use block {block.index}: the content_block_start input and the input_json_delta "
-                           "pieces disagree", expected=start_input, actual=value)
-    body = require_message(message)
-    uses = _blocks(body, "tool_use")
-    if not uses:
-        raise NotApplicable("the message has no tool_use block")
-    for position, block in uses:
-        where = f"tool_use block content[{position}]"
-        if not _has_text(block.get("id")):
-            raise fail(f"{where} without a non-empty id", expected="id: non-empty string", actual=block.get("id"))
-        name = block.get("name")
-        if name not in declared:
-            raise fail(f"{where} names {name!r}, which is not among the declared tools",
-                       expected=sorted(str(n) for n in declared), actual=name)
-        value = block.get("input")
-        if not isinstance(value, dict):
-            kind = "a JSON-encoded string" if isinstance(value, str) else type(value).__name__
-            raise fail(f"{where} ({name}): input is {kind}, not an object", expected="input: object",
-                       actual=value)
-        schema = declared[name].get("input_schema")
-        if schema is None:
-            continue
-        errors = _schema_errors(value, schema)
-        if errors:
-            raise fail(f"{where} ({name}): input violates the tool's input_schema ({len(errors)} error(s)): "
-                       + "; ".join(errors[:4]), expected=schema, actual=value)
-
-
-@check("ANT-TOOLS-002")
-def tool_use_stop_has_block(message: Any) -> None:
-    """A message with stop_reason tool_use contains at least one tool_use block."""
-    body = require_message(message)
-    if body.get("stop_reason") != "tool_use":
-        raise NotApplicable(f"stop_reason is {body.get('stop_reason')!r}, not tool_use")
-    if not _blocks(body, "tool_use"):
-        content = body.get("content")
-        types = [b.get("type") for b in content if isinstance(b, dict)] if isinstance(content, list) else content
-        raise fail("stop_reason tool_use but no tool_use block", expected="at least one tool_use block",
-                   actual=f"content block types {types}; text: {_short(_ant_text(body))!r}")
-
-
-def _ant_text(message: dict[str, Any]) -> str:
-    return "".join(b.get("text", "") for _, b in _blocks(message, "text") if isinstance(b.get("text"), str))
-
-
-@check("ANT-TOOLS-003")
-def tool_result_answered(ex: Exchange) -> None:
-    """A conversation ending in a tool_result for the assistant's tool_use is accepted (2xx) and
-    answered with a Message (type message or role assistant, with a content list)."""
-    excerpt = _short(ex.redacted_body().decode("utf-8", errors="replace"), 300)
-    if ex.status is None or not 200 <= ex.status < 300:
-        raise fail(f"tool_result round trip rejected with {ex.status}", expected="2xx and a message",
-                   actual=excerpt)
-    try:
-        body = ex.json()
-    except ValueError:
-        raise fail("tool_result round trip answered with a body that is not JSON", expected="a message object",
-                   actual=excerpt) from None
-    if not isinstance(body, dict) or not (body.get("type") == "message" or body.get("role") == "assistant") \
-            or not isinstance(body.get("content"), list):
-        raise fail("tool_result round trip not answered with a Messages response",
-                   expected='{"type": "message", "role": "assistant", "content": [...]}', actual=excerpt)
-
-
-@check("ANT-TOOLS-004")
-def anthropic_tool_choice_honoured(message: Any, *, tool_choice: Any) -> None:
-    """tool_choice none → no tool_use block; any → at least one; {type: tool, name} → a tool_use
-    of that name. auto is not applicable."""
-    choice = tool_choice.get("type") if isinstance(tool_choice, dict) else tool_choice
-    if choice == "auto":
-        raise NotApplicable("tool_choice auto constrains nothing")
-    if choice not in ("none", "any", "tool"):
-        raise UsageError(f"unknown Anthropic tool_choice {tool_choice!r}")
-    body = require_message(message)
-    names = [b.get("name") for _, b in _blocks(body, "tool_use")]
-    if choice == "none":
-        if names:
-            raise fail("tool_use block although tool_choice was none", expected="no tool_use block",
-                       actual=f"tool_use {names}, stop_reason {body.get('stop_reason')!r}")
-    elif choice == "any":
-        if not names:
-            raise fail("no tool_use block although tool_choice was any", expected="at least one tool_use block",
-                       actual=f"stop_reason {body.get('stop_reason')!r}; text: {_short(_ant_text(body))!r}")
-    else:
-        name = tool_choice.get("name") if isinstance(tool_choice, dict) else None
-        if not name:
-            raise UsageError("tool_choice {type: tool} needs a name")
-        if name not in names:
-            raise fail(f"tool_choice forced {name!r} but the message does not call it",
-                       expected=f"a tool_use block named {name!r}",
-                       actual=f"tool_use {names}" if names else f"no tool_use; text: {_short(_ant_text(body))!r}")
-
-
-# --- Anthropic: thinking -------------------------------------------------------------------
-
-
-@check("ANT-THINK-001")
-def thinking_blocks_present(message: Any) -> None:
-    """With thinking enabled the message has a thinking block with non-empty thinking (or a
-    redacted_thinking block) before its first text block."""
-    body = require_message(message)
-    content = body.get("content")
-    content = content if isinstance(content, list) else []
-    first_text = next((i for i, b in enumerate(content) if isinstance(b, dict) and b.get("type") == "text"), None)
-    thinking = [(i, b) for i, b in enumerate(content)
-                if isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking")]
-    types = [b.get("type") if isinstance(b, dict) else b for b in content]
-    if not thinking:
-        text = _ant_text(body)
-        hint = " (the text carries <think> tags)" if THINK_TAG.search(text) else ""
-        raise fail(f"no thinking block with thinking enabled{hint}", expected="a thinking block before the text",
-                   actual=f"content block types {types}; text: {_short(text, 80)!r}")
-    filled = [(i, b) for i, b in thinking
-              if _has_text(b.get("thinking")) or (b.get("type") == "redacted_thinking" and _has_text(b.get("data")))]
-    if not filled:
-        i, block = thinking[0]
-        raise fail(f"thinking block content[{i}] is empty", expected="non-empty thinking text",
-                   actual=block)
-    if first_text is not None and filled[0][0] > first_text:
-        raise fail(f"the first thinking block (content[{filled[0][0]}]) comes after the text (content[{first_text}])",
-                   expected="thinking before text", actual=types)
-
-
-@check("ANT-THINK-001")
-def thinking_stream_signed(stream: MessagesStream) -> None:
-    """Every streamed thinking block gets at least one thinking_delta and exactly one
-    signature_delta, which is its last delta before content_block_stop (the signature's value is
-    not verified)."""
-    open_blocks: dict[Any, dict[str, Any]] = {}
-    thinking: list[dict[str, Any]] = []
-    for event in stream.events:
-        data = event.data
-        if data is None or event.type not in ("content_block_start", "content_block_delta", "content_block_stop"):
-            continue
-        index = data.get("index")
-        key = json.dumps(index, sort_keys=True, default=str)
-        if event.type == "content_block_start":
-            start = data.get("content_block")
-            if isinstance(start, dict) and start.get("type") == "thinking":
-                state = {"index": index, "deltas": [], "stopped": False, "late": None, "start": event.describe()}
-                thinking.append(state)
-                open_blocks[key] = state
-            else:
-                open_blocks.pop(key, None)
-            continue
-        state = open_blocks.get(key)
-        if state is None:
-            continue
-        if event.type == "content_block_stop":
-            state["stopped"] = True
-            continue
-        delta = data.get("delta")
-        dtype = delta.get("type") if isinstance(delta, dict) else None
-        if state["stopped"] and state["late"] is None:
-            state["late"] = f"{event.describe()} ({dtype})"
-        state["deltas"].append(dtype)
-    if not thinking:
-        raise NotApplicable("the stream has no thinking block")
-    for state in thinking:
-        index, deltas = state["index"], state["deltas"]
-        if state["late"] is not None:
-            raise fail(f"thinking block {index}: delta after its content_block_stop",
-                       expected="thinking_delta…, one signature_delta, then content_block_stop",
-                       actual=state["late"])
-        if "thinking_delta" not in deltas:
-            raise fail(f"thinking block {index} has no thinking_delta", expected="≥ 1 thinking_delta",
-                       actual=deltas)
-        signatures = deltas.count("signature_delta")
-        if signatures == 0:
-            raise fail(f"thinking block {index} has no signature_delta", expected="exactly one signature_delta",
-                       actual=deltas)
-        if signatures > 1:
-            raise fail(f"thinking block {index} has {signatures} signature_delta events",
-                       expected="exactly one signature_delta", actual=deltas)
-        if deltas[-1] != "signature_delta":
-            raise fail(f"thinking block {index}: the signature_delta is not its last delta",
-                       expected="signature_delta last before content_block_stop", actual=deltas)
-        if not state["stopped"]:
-            raise fail(f"thinking block {index} never stopped", expected="content_block_stop after the signature_delta",
-                       actual="end of stream")
+    if not has_reasoning(control):
+        raise NotApplicable("OAI-REASON-009: the control request (the same request without exclude) shows no "
+                            f"reasoning either, so the absence proves nothing ({_reasoning_shown(control)})")
 
 
 @check("OAI-REASON-010")

@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.harness.checks import check, fail
+from conformance.harness.checks.shared import (
+    require_done_terminator,
+    require_json_objects,
+    require_nothing_after_done,
+    require_typed,
+)
 from conformance.harness.failures import SchemaViolation
 from conformance.harness.schemas import SchemaError, SchemaSet, schema_id
 from conformance.harness.streams.responses import (
@@ -151,16 +157,8 @@ def event_names_match_types(stream: ResponsesStream) -> None:
 def done_terminator(stream: ResponsesStream) -> None:
     """Under Open Responses the last SSE event is exactly ``data: [DONE]``, after the terminal
     response event."""
-    if stream.done_index is None:
-        hint = " (a final 'data: [DONE]' arrived without its blank line and was discarded)" \
-            if stream.unterminated_done else ""
-        last = stream.sse_events[-1].data[:80] if stream.sse_events else None
-        raise fail("stream not terminated by data: [DONE]" + hint, expected="data: [DONE]",
-                   actual=f"last event: {last!r}")
-    after = stream.sse_events[stream.done_index + 1:]
-    if after:
-        raise fail("events after data: [DONE]", expected="data: [DONE] as the last event",
-                   actual=[e.data[:60] for e in after[:3]])
+    require_done_terminator(stream)
+    require_nothing_after_done(stream, expected="data: [DONE] as the last event")
     terminals = [e for e in stream.terminal() if e.index < stream.done_index]
     if not terminals:
         raise fail("data: [DONE] without a terminal response event before it",
@@ -513,14 +511,8 @@ def _final_output_matches(stream: ResponsesStream, items: list[_Item]) -> None:
 
 
 def _events_are_typed_objects(stream: ResponsesStream) -> None:
-    bad = stream.non_json + stream.non_object
-    if bad:
-        raise fail("data payloads that are not JSON objects", expected="JSON object with a string type",
-                   actual=[f"event {i}: {d[:60]!r}" for i, d in bad[:3]])
-    if stream.untyped:
-        first = next(e for e in stream.events if e.index == stream.untyped[0])
-        raise fail(f"events without a string type ({len(stream.untyped)}, first #{first.index})",
-                   expected="type: <event type>", actual=first.data)
+    require_json_objects(stream, expected="JSON object with a string type")
+    require_typed(stream, expected="type: <event type>")
     if not stream.events:
         raise fail("stream carried no event", expected="at least one event", actual=len(stream.sse_events))
 
@@ -544,8 +536,7 @@ def _validate_events(stream: ResponsesStream, schemas: SchemaSet, *, aliases: di
         if errs:
             bad.append((event.label(), errs))
     if bad:
-        label, errs = bad[0]
-        raise SchemaViolation.from_errors(errs, what=f"{label} (1 of {len(bad)} invalid)")
+        raise SchemaViolation.from_many(bad)
 
 
 def _count(value: Any) -> bool:

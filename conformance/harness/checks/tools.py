@@ -16,7 +16,9 @@ import jsonschema
 from jsonschema.exceptions import SchemaError as JSONSchemaError
 
 from conformance.harness.checks import check, fail
-from conformance.harness.client import Exchange
+from conformance.harness.checks.reasoning import THINK_TAG
+from conformance.harness.checks.tool_leak import judge_missing_call, leaked_tool_call
+from conformance.harness.exchange import Exchange
 from conformance.harness.failures import HarnessError, NotApplicable, UsageError
 from conformance.harness.streams.openai import ChunkStream, ReassembledCall
 from conformance.harness.streams.responses import (
@@ -171,17 +173,20 @@ def _named_choice(tool_choice: Any) -> str | None:
 
 
 @check("OAI-TOOLS-001")
-def tool_calls_valid(message: Any, *, tools: list[dict[str, Any]]) -> None:
+def tool_calls_valid(message: Any, *, tools: list[dict[str, Any]], tool_choice: Any = "auto") -> None:
     """Every tool call of a non-stream message has a non-empty id, type function, a declared
     function name and arguments: a string holding a JSON object valid against the tool's
-    parameters."""
+    parameters.
+
+    A message without tool calls is judged by its content (:func:`judge_missing_call`): the call
+    written as text in content fails (the endpoint did not parse its model's call), so does an
+    empty answer; prose is not applicable under tool_choice auto (the model chose not to call)."""
     declared = _declared(tools, flat=False)
     if not isinstance(message, Mapping):
         raise fail("no message object", expected="choices[i].message", actual=message)
     calls = message.get("tool_calls")
     if calls is None or calls == []:
-        raise NotApplicable("OAI-TOOLS-001: the message carries no tool call to validate "
-                            f"(finish_reason judged separately); tool_calls={calls!r}")
+        judge_missing_call("OAI-TOOLS-001", "content", message.get("content"), declared, tool_choice=tool_choice)
     if not isinstance(calls, list):
         raise fail("tool_calls is not a list", expected="list of tool calls", actual=calls)
     for i, call in enumerate(calls):
@@ -200,13 +205,15 @@ def tool_calls_valid(message: Any, *, tools: list[dict[str, Any]]) -> None:
 
 
 @check("OAI-TOOLS-002")
-def streamed_tool_calls_well_formed(stream: ChunkStream, *, tools: list[dict[str, Any]]) -> None:
+def streamed_tool_calls_well_formed(stream: ChunkStream, *, tools: list[dict[str, Any]],
+                                    tool_choice: Any = "auto") -> None:
     """Streamed tool calls: the first fragment of each call carries id, type and the full name;
     the name is not sent again; indices are 0, 1, ... in call order; each call keeps one id; the
     concatenated arguments are a JSON object valid against the declared parameters.
 
     When the choice finished with ``length``, the last call may be cut: its arguments are not
-    judged here (OAI-TOOLS-004 judges the cut)."""
+    judged here (OAI-TOOLS-004 judges the cut). A stream without tool-call fragments is judged by
+    its concatenated content, as in :func:`tool_calls_valid`."""
     declared = _declared(tools, flat=False)
     loose = stream.tool_call_problems()
     if loose:
@@ -214,7 +221,7 @@ def streamed_tool_calls_well_formed(stream: ChunkStream, *, tools: list[dict[str
                    actual=loose[:3], details=loose)
     calls = stream.tool_calls()
     if not calls:
-        raise NotApplicable("OAI-TOOLS-002: the stream carries no tool-call fragment")
+        judge_missing_call("OAI-TOOLS-002", "the streamed content", stream.text(), declared, tool_choice=tool_choice)
     indices = [c.index for c in calls]
     if indices != list(range(len(calls))):
         raise fail("tool_calls indices are not contiguous from 0 in call order",
@@ -247,10 +254,14 @@ def streamed_tool_calls_well_formed(stream: ChunkStream, *, tools: list[dict[str
 
 
 @check("OAI-TOOLS-003")
-def parallel_calls_distinct(stream: ChunkStream) -> None:
+def parallel_calls_distinct(stream: ChunkStream, *, tools: list[dict[str, Any]] | None = None) -> None:
     """Several streamed calls each have their own index and id, and each call's fragments
     reassemble into its own JSON object (no calls merged at index 0). When the choice finished
-    with ``length``, the last call may be cut and its arguments are not judged here."""
+    with ``length``, the last call may be cut and its arguments are not judged here.
+
+    Fewer than two calls: a call written as text in the streamed content fails (the endpoint did
+    not parse it; ``tools`` names the declared functions for bare-JSON calls), an empty answer
+    without any call fails, otherwise it is not applicable, quoting the content."""
     calls = stream.tool_calls()
     for call in calls:
         values, whole = _json_values(call.arguments)
@@ -259,8 +270,16 @@ def parallel_calls_distinct(stream: ChunkStream) -> None:
                        expected="one index per call",
                        actual={"ids": list(call.ids), "name": call.name, "arguments": _excerpt(call.arguments)})
     if len(calls) < 2:
-        raise NotApplicable(f"OAI-TOOLS-003: the stream carries {len(calls)} tool call(s); "
-                            "parallel calls need at least 2")
+        declared = _declared(tools, flat=False) if tools is not None else {}
+        if not calls:
+            judge_missing_call("OAI-TOOLS-003", "the streamed content", stream.text(), declared)
+        leak = leaked_tool_call(stream.text(), declared)
+        if leak is not None:
+            raise fail(f"one structured call ({calls[0].name}), but the streamed content carries another call as "
+                       "text: the endpoint did not parse its model's tool call", expected="each call in tool_calls",
+                       actual=leak.describe())
+        raise NotApplicable(f"OAI-TOOLS-003: the model made one tool call ({calls[0].name}); parallel calls need "
+                            f"at least 2 (content: {_excerpt(stream.text(), 120)!r})")
     ids = [c.id for c in calls]
     if any(not i for i in ids):
         raise fail("a parallel call has no id", expected="a non-empty id per call",
@@ -344,22 +363,28 @@ def no_tool_calls(message: Any) -> None:
 
 
 @check("OAI-TOOLS-006")
-def forced_call_present(calls: list[Any] | None, *, tool_choice: Any) -> None:
+def forced_call_present(calls: list[Any] | None, *, tool_choice: Any, content: Any = None,
+                        tool_names: list[str] | None = None) -> None:
     """tool_choice "required" yields at least one call; a named function yields a call to that
-    function (and no call to any other: "call exactly one specific function")."""
+    function (and no call to any other: "call exactly one specific function"). ``content`` (the
+    message content) is quoted when the call is missing, saying when it carries the call as text
+    (``tool_names``: the declared functions, for bare-JSON calls)."""
     calls = list(calls or [])
     names = [_name_args(c)[0] for c in calls]
     named = _named_choice(tool_choice)
+    leak = leaked_tool_call(content, tool_names or ([named] if named else []))
+    hint = " (content carries the call as text: the endpoint did not parse it)" if leak else ""
+    shown = leak.describe() if leak else {"tool_calls": names, "content": _excerpt(content, 120)}
     if tool_choice == "required":
         if not calls:
-            raise fail('no tool call although tool_choice was "required"', expected="at least one tool call",
-                       actual=calls)
+            raise fail(f'no tool call although tool_choice was "required"{hint}', expected="at least one tool call",
+                       actual=shown)
         return
     if named is None:
         raise UsageError(f'forced_call_present needs tool_choice "required" or a named function, got {tool_choice!r}')
     if named not in names:
-        raise fail(f"no call to the function named by tool_choice ({named})", expected=f"a call to {named}",
-                   actual=names)
+        raise fail(f"no call to the function named by tool_choice ({named}){hint}", expected=f"a call to {named}",
+                   actual=shown)
     others = [n for n in names if n != named]
     if others:
         raise fail(f"calls to other functions although tool_choice named {named}", expected=[named],
@@ -401,10 +426,171 @@ def undeclared_tool_choice_rejected(ex: Exchange) -> None:
 # --- structured output ---------------------------------------------------------------------
 
 
-def _only_on_stop(finish_reason: Any, requirement: str) -> None:
-    if finish_reason != "stop":
-        raise NotApplicable(f"{requirement}: content is judged only when finish_reason is stop "
-                            f"(got {finish_reason!r}; a cut output is not expected to parse)")
+_LITERALS = ("true", "false", "null")
+_STRUCTURAL = set("{}[],:")
+
+
+def json_prefix_error(text: str, *, top_object: bool = False) -> str | None:
+    """None when ``text`` is a prefix of some JSON document (what a generation cut by the token
+    limit leaves), else why not. Judged: the JSON grammar up to the cut (structure, string
+    escapes, number and literal spelling, keys being strings, nothing after a complete
+    document), and with ``top_object`` that the document is an object. Not judged: whether the
+    finished document would have matched a schema (it does not exist)."""
+    stack: list[str] = []
+    # expect: value | key_or_close | key | colon | comma_or_close | done | value_or_close
+    expect = "value"
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in " \t\r\n":
+            i += 1
+            continue
+        at = f"character {i} ({text[max(0, i - 20):i + 20]!r})"
+        if expect == "done":
+            return f"text after the complete JSON document at {at}"
+        if expect in ("value", "value_or_close"):
+            if expect == "value_or_close" and ch == "]":
+                stack.pop()
+                expect = "comma_or_close" if stack else "done"
+                i += 1
+                continue
+            if top_object and not stack and ch != "{":  # the first value of the document
+                return f"the output does not start with a JSON object but with {text[i:i + 40]!r}"
+            if ch in "{[":
+                stack.append(ch)
+                expect = "key_or_close" if ch == "{" else "value_or_close"
+                i += 1
+                continue
+            if ch == '"':
+                end, error = _scan_string(text, i)
+                if error:
+                    return f"{error} at {at}"
+                if end is None:
+                    return None  # cut inside a string
+                i = end
+                expect = "comma_or_close" if stack else "done"
+                continue
+            if ch in "-0123456789":
+                j = i
+                while j < n and text[j] in "+-0123456789.eE":
+                    j += 1
+                token = text[i:j]
+                if not _number_ok(token, complete=j < n):
+                    return f"malformed number {token!r} at {at}"
+                i = j
+                expect = "comma_or_close" if stack else "done"
+                continue
+            literal = next((lit for lit in _LITERALS if lit.startswith(text[i:i + len(lit)]) and text[i] == lit[0]),
+                           None)
+            if literal is not None:
+                piece = text[i:i + len(literal)]
+                if piece != literal:
+                    return None if i + len(piece) == n else f"malformed literal at {at}"
+                i += len(literal)
+                expect = "comma_or_close" if stack else "done"
+                continue
+            return f"not JSON: expected a value at {at}"
+        if expect in ("key_or_close", "key"):
+            if expect == "key_or_close" and ch == "}":
+                stack.pop()
+                expect = "comma_or_close" if stack else "done"
+                i += 1
+                continue
+            if ch != '"':
+                return f"expected a string key at {at}"
+            end, error = _scan_string(text, i)
+            if error:
+                return f"{error} at {at}"
+            if end is None:
+                return None
+            i = end
+            expect = "colon"
+            continue
+        if expect == "colon":
+            if ch != ":":
+                return f"expected ':' at {at}"
+            expect = "value"
+            i += 1
+            continue
+        # comma_or_close
+        closer = "}" if stack[-1] == "{" else "]"
+        if ch == ",":
+            expect = "key" if stack[-1] == "{" else "value"
+            i += 1
+            continue
+        if ch == closer:
+            stack.pop()
+            expect = "comma_or_close" if stack else "done"
+            i += 1
+            continue
+        return f"expected ',' or {closer!r} at {at}"
+    return None
+
+
+def _scan_string(text: str, start: int) -> tuple[int | None, str | None]:
+    """(index after the closing quote, None), (None, None) when the text ends inside the string,
+    or (None, reason) for an invalid escape or control character."""
+    i, n = start + 1, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            return i + 1, None
+        if ch == "\\":
+            if i + 1 >= n:
+                return None, None
+            esc = text[i + 1]
+            if esc == "u":
+                digits = text[i + 2:i + 6]
+                if any(c not in "0123456789abcdefABCDEF" for c in digits):
+                    return None, f"invalid \\u escape {text[i:i + 6]!r}"
+                if len(digits) < 4:
+                    return None, None
+                i += 6
+                continue
+            if esc not in '"\\/bfnrt':
+                return None, f"invalid escape {text[i:i + 2]!r}"
+            i += 2
+            continue
+        if ord(ch) < 0x20:
+            return None, f"unescaped control character {ch!r} in a string"
+        i += 1
+    return None, None
+
+
+def _number_ok(token: str, *, complete: bool) -> bool:
+    def number(t: str) -> bool:
+        try:
+            value = json.loads(t)
+        except ValueError:
+            return False
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number(token) if complete else (number(token) or number(token + "0"))
+
+
+def _judge_structured(requirement: str, what: str, text: Any, cut: bool,
+                      validator: jsonschema.Draft202012Validator | None, *, top_object: bool) -> None:
+    """Judge structured output as it came back: reasoning leaked as ``<think>`` fails; a cut
+    output (``cut``) must be a JSON prefix (blank: not applicable, nothing was generated before
+    the cut); a finished one must parse and validate."""
+    if isinstance(text, str):
+        leak = THINK_TAG.search(text)
+        if leak:
+            raise fail(f"{leak.group(0)} tag in {what} at character {leak.start()}: reasoning leaked into the "
+                       "structured output", expected="JSON only (reasoning in its own field)",
+                       actual=_excerpt(text[max(0, leak.start() - 40):], 200))
+    if cut:
+        if not isinstance(text, str):
+            raise fail(f"{what} is not a string", expected="JSON text", actual=text)
+        if not text.strip():
+            raise NotApplicable(f"{requirement}: the output was cut by the token limit before any {what} "
+                                f"was generated ({what} {text!r})")
+        error = json_prefix_error(text, top_object=top_object)
+        if error is not None:
+            raise fail(f"{what} cut by the token limit is not the beginning of a JSON document: {error}",
+                       expected="a prefix of a JSON " + ("object" if top_object else "document"),
+                       actual=_excerpt(text))
+        return
+    _judge_document(what, text, validator)
 
 
 def _judge_document(what: str, text: Any, validator: jsonschema.Draft202012Validator | None) -> None:
@@ -424,39 +610,67 @@ def _judge_document(what: str, text: Any, validator: jsonschema.Draft202012Valid
                    expected="valid against response_format schema", actual=errors[:8], details=errors)
 
 
+def _cut_by_limit(requirement: str, finish_reason: Any) -> bool:
+    """Whether the chat output was cut (finish_reason length); content_filter is not applicable
+    (the provider withheld the output); any other finish_reason is judged as a finished output."""
+    if finish_reason == "content_filter":
+        raise NotApplicable(f"{requirement}: the output was withheld by a content filter "
+                            "(finish_reason content_filter)")
+    return finish_reason == "length"
+
+
+def _schema_wants_object(schema: Any) -> bool:
+    return isinstance(schema, Mapping) and schema.get("type") == "object"
+
+
 @check("OAI-JSON-001")
 def json_object_content(content: Any, finish_reason: Any) -> None:
-    """With response_format json_object, content of a completion finished with stop is a JSON
-    object."""
-    _only_on_stop(finish_reason, "OAI-JSON-001")
-    _judge_document("content", content, None)
+    """With response_format json_object, content is a JSON object: finished (any finish_reason
+    but length) it parses as one; cut by max_tokens (length) it is the beginning of one (prose,
+    even cut, fails). ``<think>`` in content fails. content_filter is not applicable."""
+    cut = _cut_by_limit("OAI-JSON-001", finish_reason)
+    _judge_structured("OAI-JSON-001", "content", content, cut, None, top_object=True)
 
 
 @check("OAI-JSON-002")
 def json_schema_content(content: Any, finish_reason: Any, *, schema: Any) -> None:
-    """With response_format json_schema, content (concatenated when streamed) of a completion
-    finished with stop parses and validates against the schema."""
+    """With response_format json_schema, content (concatenated when streamed) that finished
+    parses and validates against the schema; cut by max_tokens (length) it is a JSON prefix (an
+    object's beginning when the schema's type is object; the schema itself cannot be judged on a
+    fragment). Prose fails, so does ``<think>`` in content. content_filter is not applicable."""
     validator = _validator(schema, what="response_format json_schema.schema")
-    _only_on_stop(finish_reason, "OAI-JSON-002")
-    _judge_document("content", content, validator)
+    cut = _cut_by_limit("OAI-JSON-002", finish_reason)
+    _judge_structured("OAI-JSON-002", "content", content, cut, validator, top_object=_schema_wants_object(schema))
 
 
 @check("OAI-JSON-003")
 def responses_json_schema_output(response: Any, *, schema: Any) -> None:
     """With text.format json_schema, a completed response's output text (every output_text of
-    its message items, concatenated) parses and validates against the schema."""
+    its message items, concatenated) parses and validates against the schema; an incomplete one
+    (incomplete_details.reason max_output_tokens) is a JSON prefix. Prose fails, so does
+    ``<think>`` in the text. Not applicable: a refusal (refusal part, no output_text) and
+    incomplete_details.reason content_filter. Any other status (failed, cancelled, in_progress
+    in a final response) fails: there is no output to judge."""
     validator = _validator(schema, what="text.format schema")
     if not isinstance(response, Mapping):
         raise fail("no response object", expected="response object", actual=response)
     status = response.get("status")
-    if status != "completed":
-        raise NotApplicable(f"OAI-JSON-003: output judged only for a completed response (status {status!r})")
+    details = response.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, Mapping) else None
+    if status == "incomplete" and reason == "content_filter":
+        raise NotApplicable("OAI-JSON-003: the output was withheld by a content filter "
+                            "(incomplete_details.reason content_filter)")
+    if status not in ("completed", "incomplete"):
+        raise fail(f"response status {status!r}: no structured output to judge",
+                   expected="status completed (or incomplete at max_output_tokens)",
+                   actual={"status": status, "error": response.get("error")})
     text = response_output_text(response)
     if text is None:
-        raise fail("completed response without an output list", expected="output[]", actual=response.get("output"))
+        raise fail(f"{status} response without an output list", expected="output[]", actual=response.get("output"))
     if text == "" and _has_refusal(response):
         raise NotApplicable("OAI-JSON-003: the model refused (refusal content part, no output_text)")
-    _judge_document("output_text", text, validator)
+    _judge_structured("OAI-JSON-003", "output_text", text, status == "incomplete", validator,
+                      top_object=_schema_wants_object(schema))
 
 
 def _has_refusal(response: Mapping[str, Any]) -> bool:
@@ -480,9 +694,11 @@ def invalid_schema_rejected(ex: Exchange) -> None:
 
 
 @check("OAI-RTOOLS-001")
-def function_call_items_valid(response: Any, *, tools: list[dict[str, Any]]) -> None:
+def function_call_items_valid(response: Any, *, tools: list[dict[str, Any]], tool_choice: Any = "auto") -> None:
     """Every function_call output item carries call_id, a declared name and arguments holding a
-    JSON object valid against the tool's parameters."""
+    JSON object valid against the tool's parameters. A response without function_call items is
+    judged by its output text (:func:`judge_missing_call`: a call written as text fails, an empty
+    answer fails, prose under tool_choice auto is not applicable)."""
     declared = _declared(tools, flat=True)
     output = response.get("output") if isinstance(response, Mapping) else None
     if not isinstance(output, list):
@@ -490,8 +706,9 @@ def function_call_items_valid(response: Any, *, tools: list[dict[str, Any]]) -> 
     items = [(i, item) for i, item in enumerate(output) if isinstance(item, Mapping)
              and item.get("type") == "function_call"]
     if not items:
-        raise NotApplicable("OAI-RTOOLS-001: the response has no function_call item "
-                            f"(output types: {[i.get('type') if isinstance(i, Mapping) else i for i in output]})")
+        types = [i.get("type") if isinstance(i, Mapping) else i for i in output]
+        judge_missing_call("OAI-RTOOLS-001", f"output_text (output item types {types})",
+                           response_output_text(response), declared, tool_choice=tool_choice)
     for i, item in items:
         where = f"output[{i}] function_call"
         if not isinstance(item.get("call_id"), str) or not item["call_id"]:
@@ -511,17 +728,22 @@ def _done_events(stream: ResponsesStream, call: FunctionCallArgs) -> int:
 
 
 @check("OAI-RTOOLS-002")
-def function_call_arguments_streamed(stream: ResponsesStream) -> None:
+def function_call_arguments_streamed(stream: ResponsesStream, *, tools: list[dict[str, Any]] | None = None,
+                                     tool_choice: Any = "auto") -> None:
     """Each streamed function_call has ≥1 function_call_arguments.delta and exactly one
     function_call_arguments.done whose arguments equal their concatenation and parse as a JSON
-    object."""
+    object. A stream without function_call items is judged by its text (the output_text deltas,
+    else the final response's output text), as in :func:`function_call_items_valid`; ``tools``
+    (flat Responses tools) names the declared functions for bare-JSON calls."""
     calls = stream.function_calls()
     if not calls:
         final = [i for i in stream.final_output_items() if isinstance(i, Mapping) and i.get("type") == "function_call"]
         if final:
             raise fail("function_call in the final response was never streamed",
                        expected=f"{FUNCTION_ARGS_DELTA} events", actual=_excerpt(json.dumps(final[0]), 200))
-        raise NotApplicable("OAI-RTOOLS-002: the stream carries no function_call item")
+        declared = _declared(tools, flat=True) if tools is not None else {}
+        text = stream.text() or response_output_text(stream.final_response() or {}) or ""
+        judge_missing_call("OAI-RTOOLS-002", "the streamed output_text", text, declared, tool_choice=tool_choice)
     for call in calls:
         where = f"function_call item {call.item_id or call.output_index}" + (f" ({call.name})" if call.name else "")
         if not call.deltas:

@@ -1,9 +1,10 @@
 """The Anthropic Messages stream layer over the SSE parse: ``event: <type>`` + ``data: <JSON>``.
 
 It only *describes* the stream (which events came, in which order, what is malformed, what the
-content blocks add up to); checks judge. Reference: wire-protocols.md §2.3 (event sequence) and
-§2.6 (vLLM / NIM deviations: ``data: [DONE]`` after ``message_stop``, ``message_start.message``
-without ``type``/``role``).
+content blocks add up to); checks judge. The fields it shares with the other layers are defined
+once in :mod:`.base`. Reference: wire-protocols.md §2.3 (event sequence) and §2.6 (vLLM / NIM
+deviations: ``data: [DONE]`` after ``message_stop``, ``message_start.message`` without
+``type``/``role``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.harness.client import Exchange
-
-DONE = "[DONE]"
+from conformance.harness.exchange import Exchange
+from conformance.harness.streams.base import DONE, EventStream
 
 EVENT_TYPES = frozenset({
     "message_start",
@@ -96,48 +96,28 @@ class Block:
 
 
 @dataclass(slots=True)
-class MessagesStream:
-    """A parsed ``POST /v1/messages`` stream (``stream: true``)."""
+class MessagesStream(EventStream):
+    """A parsed ``POST /v1/messages`` stream (``stream: true``). Its :attr:`events` are every SSE
+    event, ``data: [DONE]`` included (as an :class:`AntEvent` without data), so that what follows
+    ``message_stop`` can be described."""
 
-    exchange: Exchange
     events: list[AntEvent] = field(default_factory=list)
-    done_markers: list[int] = field(default_factory=list)  # SSE event indices of data: [DONE]
-    non_json: list[tuple[int, str]] = field(default_factory=list)  # (event index, data excerpt)
-    non_object: list[tuple[int, str]] = field(default_factory=list)  # JSON but not an object
-    untyped: list[tuple[int, str]] = field(default_factory=list)  # JSON objects without a string type
-    unknown_types: list[tuple[int, str]] = field(default_factory=list)  # (event index, type)
     pings: int = 0
     message_stop_index: int | None = None  # SSE event index of the first message_stop
     after_stop: list[AntEvent] = field(default_factory=list)  # everything after it, [DONE] included
 
+    @property
+    def done_markers(self) -> list[int]:
+        """Old name of :attr:`done_indices`."""
+        return self.done_indices
+
     @classmethod
     def from_exchange(cls, exchange: Exchange) -> "MessagesStream":
         stream = cls(exchange=exchange)
-        parser = exchange.sse
-        if parser is None:
-            return stream
-        for i, sse_event in enumerate(parser.events):
+        for i, sse_event, payload in stream._scan(include_done=True):
             raw = sse_event.data
-            data: dict[str, Any] | None = None
-            etype: str | None = None
-            if raw == DONE:
-                stream.done_markers.append(i)
-            else:
-                try:
-                    payload = json.loads(raw)
-                except ValueError:
-                    stream.non_json.append((i, raw[:200]))
-                else:
-                    if isinstance(payload, dict):
-                        data = payload
-                        value = payload.get("type")
-                        if isinstance(value, str):
-                            etype = value
-                        else:
-                            stream.untyped.append((i, raw[:200]))
-                    else:
-                        stream.non_object.append((i, raw[:200]))
-            event = AntEvent(index=i, type=etype, data=data, event_field=sse_event.event_field,
+            etype = stream._type_of(i, raw, payload)
+            event = AntEvent(index=i, type=etype, data=payload, event_field=sse_event.event_field,
                              t=sse_event.t_received, raw=raw)
             stream.events.append(event)
             if stream.message_stop_index is not None:
@@ -151,8 +131,7 @@ class MessagesStream:
             elif etype == "message_stop" and stream.message_stop_index is None:
                 stream.message_stop_index = i
         first = stream.first_content_event()
-        if first is not None and exchange.first_content_s is None:
-            exchange.first_content_s = first.t
+        stream._set_first_content(first.t if first is not None else None)
         return stream
 
     # -- views ---------------------------------------------------------------------------

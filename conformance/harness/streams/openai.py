@@ -1,6 +1,7 @@
 """The chat/completions chunk layer over the SSE parse: ``data:`` is JSON or exactly ``[DONE]``.
 
-It only *describes* the stream (what came, in which order, what is malformed); checks judge.
+It only *describes* the stream (what came, in which order, what is malformed); checks judge. The
+fields it shares with the other layers are defined once in :mod:`.base`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.harness.client import Exchange
-from conformance.harness.sse import SSEEvent
+from conformance.harness.exchange import Exchange
+from conformance.harness.streams.base import EventStream
 
-DONE = "[DONE]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,47 +36,32 @@ class Chunk:
 
 
 @dataclass(slots=True)
-class ChunkStream:
-    """A parsed chat or text completions stream."""
+class ChunkStream(EventStream):
+    """A parsed chat or text completions stream. Its :attr:`events` are the chunks; chunks carry no
+    ``type``, so ``untyped`` stays empty, and ``unknown_types`` lists the events that carry an
+    ``event:`` field (these streams use none). Nothing after the first ``data: [DONE]`` is parsed
+    (it is in :attr:`after_done`)."""
 
-    exchange: Exchange
-    events: list[SSEEvent] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
-    done_event_index: int | None = None
-    done_count: int = 0
-    after_done: list[SSEEvent] = field(default_factory=list)
-    non_json: list[tuple[int, str]] = field(default_factory=list)  # (event index, data excerpt)
-    non_object: list[tuple[int, str]] = field(default_factory=list)  # JSON but not an object
     error_chunks: list[Chunk] = field(default_factory=list)  # {"error": ...} frames
-    named_events: list[tuple[int, str]] = field(default_factory=list)  # events with an event: field
-    unterminated_done: bool = False  # a final "data: [DONE]" without the blank line (discarded)
+
+    @property
+    def events(self) -> list[Chunk]:
+        """The layer's parsed events: the JSON chunks (error-only frames are in error_chunks)."""
+        return self.chunks
+
+    @property
+    def done_event_index(self) -> int | None:
+        """Old name of :attr:`done_index`."""
+        return self.done_index
 
     @classmethod
     def from_exchange(cls, exchange: Exchange) -> "ChunkStream":
         stream = cls(exchange=exchange)
-        parser = exchange.sse
-        if parser is None:
-            return stream
-        stream.events = list(parser.events)
-        for i, event in enumerate(stream.events):
+        for i, event, payload in stream._scan(stop_at_done=True):
             if event.event_field is not None:
-                stream.named_events.append((i, event.event_field))
-            if stream.done_event_index is not None:
-                stream.after_done.append(event)
-            if event.data == DONE:
-                stream.done_count += 1
-                if stream.done_event_index is None:
-                    stream.done_event_index = i
-                continue
-            if stream.done_event_index is not None:
-                continue
-            try:
-                payload = json.loads(event.data)
-            except ValueError:
-                stream.non_json.append((i, event.data[:200]))
-                continue
-            if not isinstance(payload, dict):
-                stream.non_object.append((i, event.data[:200]))
+                stream.unknown_types.append((i, event.event_field))
+            if payload is None:
                 continue
             chunk = Chunk(index=len(stream.chunks), event_index=i, data=payload, t=event.t_received)
             if "error" in payload or payload.get("object") == "error":
@@ -86,12 +71,8 @@ class ChunkStream:
                 if "choices" not in payload:
                     continue
             stream.chunks.append(chunk)
-        tail = parser.unterminated_tail
-        if tail is not None and tail.strip().replace("data:", "", 1).strip() == DONE:
-            stream.unterminated_done = True
         first = stream.first_content_chunk()
-        if first is not None and exchange.first_content_s is None:
-            exchange.first_content_s = first.t
+        stream._set_first_content(first.t if first is not None else None)
         return stream
 
     # -- views ---------------------------------------------------------------------------

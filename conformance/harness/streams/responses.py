@@ -2,21 +2,20 @@
 string ``type`` (``event:`` lines optional), plus, under Open Responses, a final ``data: [DONE]``.
 
 It only *describes* the stream (which events came, in which order, what is malformed, what text
-the deltas, the ``.done`` events and the final response carry); checks judge.
+the deltas, the ``.done`` events and the final response carry); checks judge. The fields it
+shares with the other layers are defined once in :mod:`.base`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from conformance.harness.client import Exchange
+from conformance.harness.exchange import Exchange
 from conformance.harness.schemas import schemas_root
-from conformance.harness.sse import SSEEvent
+from conformance.harness.streams.base import EventStream
 
-DONE = "[DONE]"
 
 CREATED = "response.created"
 QUEUED = "response.queued"
@@ -143,58 +142,23 @@ class FunctionCallArgs:
 
 
 @dataclass(slots=True)
-class ResponsesStream:
-    """A parsed ``POST /v1/responses`` stream."""
+class ResponsesStream(EventStream):
+    """A parsed ``POST /v1/responses`` stream. Its :attr:`events` are every SSE event except
+    ``data: [DONE]``; an event type without a schema file is an unknown type."""
 
-    exchange: Exchange
-    sse_events: list[SSEEvent] = field(default_factory=list)
     events: list[RespEvent] = field(default_factory=list)  # every SSE event except data: [DONE]
-    done_index: int | None = None  # SSE position of the first data: [DONE]
-    done_count: int = 0
-    non_json: list[tuple[int, str]] = field(default_factory=list)  # (SSE index, data excerpt)
-    non_object: list[tuple[int, str]] = field(default_factory=list)  # JSON but not an object
-    untyped: list[int] = field(default_factory=list)  # SSE indices of objects without a string type
-    unknown_types: list[str] = field(default_factory=list)  # distinct, in order of first appearance
-    unterminated_done: bool = False  # a final "data: [DONE]" without its blank line (discarded)
 
     @classmethod
     def from_exchange(cls, exchange: Exchange) -> "ResponsesStream":
         stream = cls(exchange=exchange)
-        parser = exchange.sse
-        if parser is None:
-            return stream
-        stream.sse_events = list(parser.events)
         known = known_event_types()
-        for i, event in enumerate(stream.sse_events):
-            if event.data == DONE:
-                stream.done_count += 1
-                if stream.done_index is None:
-                    stream.done_index = i
-                continue
-            data: dict[str, Any] | None = None
-            etype: str | None = None
-            try:
-                payload = json.loads(event.data)
-            except ValueError:
-                stream.non_json.append((i, event.data[:200]))
-            else:
-                if isinstance(payload, dict):
-                    data = payload
-                    if isinstance(payload.get("type"), str):
-                        etype = payload["type"]
-                    else:
-                        stream.untyped.append(i)
-                else:
-                    stream.non_object.append((i, event.data[:200]))
-            if etype is not None and etype not in known and etype not in stream.unknown_types:
-                stream.unknown_types.append(etype)
-            stream.events.append(RespEvent(i, etype, data, event.event_field, event.t_received))
-        tail = parser.unterminated_tail
-        if tail is not None and tail.strip().replace("data:", "", 1).strip() == DONE:
-            stream.unterminated_done = True
+        for i, event, payload in stream._scan():
+            etype = stream._type_of(i, event.data, payload)
+            if etype is not None and etype not in known:
+                stream.unknown_types.append((i, etype))
+            stream.events.append(RespEvent(i, etype, payload, event.event_field, event.t_received))
         first = stream.first_content_event()
-        if first is not None and exchange.first_content_s is None:
-            exchange.first_content_s = first.t
+        stream._set_first_content(first.t if first is not None else None)
         return stream
 
     # -- views ---------------------------------------------------------------------------

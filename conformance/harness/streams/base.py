@@ -1,0 +1,128 @@
+"""What every stream layer shares: one base class, the same field names for the same concepts.
+
+A stream layer reads the strict SSE parse of an :class:`~conformance.harness.exchange.Exchange`
+and *describes* the stream; checks judge. The three layers (:mod:`.openai` chat/text completions,
+:mod:`.responses`, :mod:`.anthropic` Messages) all have:
+
+* ``exchange``: the recorded exchange;
+* ``sse_events``: every SSE event as a conforming client sees it, ``data: [DONE]`` included;
+* ``events``: the layer's own parsed events (chunks, Responses events, Messages events);
+* the ``[DONE]`` terminator: ``done_indices`` (SSE positions of every ``data: [DONE]``) and the
+  derived ``done_index`` / ``done_count`` / ``after_done``; ``unterminated_done`` when a final
+  ``data: [DONE]`` came without its blank line (a client discards it);
+* ``unknown_types``: ``(SSE index, type)`` of every event whose type the layer does not know;
+* payload diagnostics: ``non_json`` / ``non_object`` (``(SSE index, data excerpt)``), ``untyped``
+  (JSON objects without the string ``type`` the protocol requires), plus ``diagnostics``, the SSE
+  framing diagnostics of the parser.
+
+Positions are SSE event indices (0-based) everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.harness.exchange import Exchange
+from conformance.harness.sse import Diagnostic, SSEEvent
+
+DONE = "[DONE]"
+EXCERPT = 200  # characters of a malformed payload kept for messages
+
+
+@dataclass(slots=True)
+class EventStream:
+    """The shared part of a parsed event stream (see the module docstring)."""
+
+    exchange: Exchange
+    sse_events: list[SSEEvent] = field(default_factory=list)
+    done_indices: list[int] = field(default_factory=list)
+    non_json: list[tuple[int, str]] = field(default_factory=list)
+    non_object: list[tuple[int, str]] = field(default_factory=list)
+    untyped: list[tuple[int, str]] = field(default_factory=list)
+    unknown_types: list[tuple[int, str]] = field(default_factory=list)
+    unterminated_done: bool = False
+
+    # -- the [DONE] terminator -----------------------------------------------------------
+    @property
+    def done_index(self) -> int | None:
+        """SSE position of the first ``data: [DONE]`` (None when none came)."""
+        return self.done_indices[0] if self.done_indices else None
+
+    @property
+    def done_count(self) -> int:
+        return len(self.done_indices)
+
+    @property
+    def after_done(self) -> list[SSEEvent]:
+        """Every SSE event after the first ``data: [DONE]`` (further [DONE]s included)."""
+        first = self.done_index
+        return [] if first is None else self.sse_events[first + 1:]
+
+    # -- diagnostics ---------------------------------------------------------------------
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        """The SSE framing diagnostics of the parse (empty without one)."""
+        parser = self.exchange.sse
+        return list(parser.diagnostics) if parser is not None else []
+
+    @property
+    def malformed(self) -> list[tuple[int, str]]:
+        """``non_json + non_object`` in stream order."""
+        return sorted(self.non_json + self.non_object)
+
+    def unknown_type_names(self) -> list[str]:
+        """The distinct unknown types, in order of first appearance."""
+        return list(dict.fromkeys(t for _, t in self.unknown_types))
+
+    # -- parsing (for the subclasses) ----------------------------------------------------
+    def _scan(self, *, include_done: bool = False, stop_at_done: bool = False
+              ) -> Iterator[tuple[int, SSEEvent, dict[str, Any] | None]]:
+        """Read the exchange's SSE parse into :attr:`sse_events`, recording every ``data: [DONE]``
+        and every payload that is not a JSON object; yield ``(index, event, object)`` (``object``
+        None when the data is not a JSON object). ``data: [DONE]`` events are yielded (with None)
+        only with ``include_done``; with ``stop_at_done`` nothing after the first [DONE] is parsed
+        or yielded (further [DONE]s are still counted)."""
+        parser = self.exchange.sse
+        if parser is None:
+            return
+        self.sse_events = list(parser.events)
+        tail = parser.unterminated_tail
+        if tail is not None and tail.strip().replace("data:", "", 1).strip() == DONE:
+            self.unterminated_done = True
+        for i, event in enumerate(self.sse_events):
+            if event.data == DONE:
+                self.done_indices.append(i)
+                if include_done:
+                    yield i, event, None
+                continue
+            if stop_at_done and self.done_indices:
+                continue
+            yield i, event, self._payload(i, event.data)
+
+    def _payload(self, index: int, data: str) -> dict[str, Any] | None:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            self.non_json.append((index, data[:EXCERPT]))
+            return None
+        if not isinstance(payload, dict):
+            self.non_object.append((index, data[:EXCERPT]))
+            return None
+        return payload
+
+    def _type_of(self, index: int, data: str, payload: dict[str, Any] | None) -> str | None:
+        """``payload["type"]`` when it is a string; records the object as untyped otherwise."""
+        if payload is None:
+            return None
+        value = payload.get("type")
+        if isinstance(value, str):
+            return value
+        self.untyped.append((index, data[:EXCERPT]))
+        return None
+
+    def _set_first_content(self, t: float | None) -> None:
+        if t is not None and self.exchange.first_content_s is None:
+            self.exchange.first_content_s = t
