@@ -257,22 +257,26 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": 
     "type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]
 
 
-def test_message_without_tool_calls_is_not_applicable_to_tool_calls_valid():
+def test_message_without_tool_calls_is_not_applicable_only_as_prose_under_auto():
     for calls in (None, []):
-        with pytest.raises(NotApplicable, match="no tool call"):
+        with pytest.raises(NotApplicable, match="chose not to call a tool .*'Hi'"):
             tool_checks.tool_calls_valid({"role": "assistant", "content": "Hi", "tool_calls": calls}, tools=TOOLS)
+    with pytest.raises(ConformanceFailure, match="forces one"):
+        tool_checks.tool_calls_valid({"role": "assistant", "content": "Hi"}, tools=TOOLS, tool_choice="required")
+    with pytest.raises(ConformanceFailure, match="neither a tool call nor any text"):
+        tool_checks.tool_calls_valid({"role": "assistant", "content": None}, tools=TOOLS)
 
 
-def test_stream_without_tool_calls_is_not_applicable():
+def test_stream_without_tool_calls_is_not_applicable_when_prose():
     stream = _stream(_chunk({"role": "assistant", "content": "Hi"}), _chunk({}, "stop"))
-    with pytest.raises(NotApplicable):
+    with pytest.raises(NotApplicable, match="chose not to call"):
         tool_checks.streamed_tool_calls_well_formed(stream, tools=TOOLS)
-    with pytest.raises(NotApplicable, match="0 tool call"):
+    with pytest.raises(NotApplicable, match="chose not to call"):
         tool_checks.parallel_calls_distinct(stream)
 
 
 def test_single_call_is_not_applicable_to_parallel_calls_distinct():
-    with pytest.raises(NotApplicable, match="1 tool call"):
+    with pytest.raises(NotApplicable, match="one tool call"):
         tool_checks.parallel_calls_distinct(_stream(*LLAMA_DOC))
 
 
@@ -283,18 +287,23 @@ def test_merged_calls_fail_before_the_two_call_precondition():
         tool_checks.parallel_calls_distinct(merged)
 
 
-def test_json_content_is_judged_only_on_stop():
-    for finish in ("length", "tool_calls", None):
-        with pytest.raises(NotApplicable, match="only when finish_reason is stop"):
+def test_cut_json_content_is_judged_as_a_prefix():
+    for finish in ("length",):
+        tool_checks.json_object_content('{"name": "NIM"', finish)
+        tool_checks.json_schema_content('{\n    "', finish, schema={"type": "object"})
+        with pytest.raises(ConformanceFailure, match="does not start with a JSON object"):
+            tool_checks.json_object_content('Here is {"name": "NIM"', finish)
+    for finish in ("stop", "tool_calls", None):  # anything but length is a finished output
+        with pytest.raises(ConformanceFailure, match="not valid JSON"):
             tool_checks.json_object_content('{"name": "NIM"', finish)
-        with pytest.raises(NotApplicable):
-            tool_checks.json_schema_content('{\n    "', finish, schema={"type": "object"})
 
 
-def test_responses_json_output_judged_only_when_completed():
-    response = {"object": "response", "status": "incomplete", "output": [
-        {"type": "message", "content": [{"type": "output_text", "text": '{"name": "Ad'}]}]}
-    with pytest.raises(NotApplicable, match="completed"):
+def test_responses_json_output_incomplete_is_judged_as_a_prefix():
+    response = {"object": "response", "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
+                "output": [{"type": "message", "content": [{"type": "output_text", "text": '{"name": "Ad'}]}]}
+    tool_checks.responses_json_schema_output(response, schema={"type": "object"})
+    response["output"][0]["content"][0]["text"] = "The person is"
+    with pytest.raises(ConformanceFailure, match="does not start with a JSON object"):
         tool_checks.responses_json_schema_output(response, schema={"type": "object"})
     refused = {"object": "response", "status": "completed", "output": [
         {"type": "message", "content": [{"type": "refusal", "refusal": "I can't help with that."}]}]}
@@ -302,17 +311,17 @@ def test_responses_json_output_judged_only_when_completed():
         tool_checks.responses_json_schema_output(refused, schema={"type": "object"})
 
 
-def test_responses_without_function_call_items_are_not_applicable():
+def test_responses_without_function_call_items_are_not_applicable_when_prose():
     response = {"object": "response", "status": "completed", "output": [
         {"type": "message", "content": [{"type": "output_text", "text": "Hi"}]}]}
     flat = [{"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}]
-    with pytest.raises(NotApplicable, match="no function_call item"):
+    with pytest.raises(NotApplicable, match="chose not to call"):
         tool_checks.function_call_items_valid(response, tools=flat)
     ex = mock_exchange(headers={"content-type": "text/event-stream"}, stream=True, path="/v1/responses",
                        chunks=[b'event: response.completed\ndata: {"type":"response.completed","response":'
                                + json.dumps(response).encode() + b"}\n\n"])
     from conformance.harness.streams.responses import ResponsesStream  # noqa: PLC0415
-    with pytest.raises(NotApplicable, match="no function_call item"):
+    with pytest.raises(NotApplicable, match="chose not to call"):
         tool_checks.function_call_arguments_streamed(ResponsesStream.from_exchange(ex))
 
 

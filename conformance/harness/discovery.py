@@ -163,7 +163,7 @@ class Discovery:
             d = self.decisions.get(name) or Decision(name, False, "not decided")
             out.append(f"{'+' if d.declared else '-'} {name:<{width}}  {d.reason}")
         for key, reason in self.setting_reasons.items():
-            out.append(f"setting {key} = {_toml_value(self.settings[key])}  ({reason})")
+            out.append(f"setting {key} = {_short(_toml_value(self.settings[key]), 70)}  ({reason})")
         out.append(f"{len(self.probes)} probes in {self.seconds:.1f}s; "
                    f"{len(self.capabilities)} of {len(caps.CAPABILITIES)} capabilities declared")
         return out
@@ -259,9 +259,10 @@ def read(ex: Exchange | BaseException, what: str, *, params: tuple[str, ...] = (
     """One probe outcome through the decision table. ``shape`` returns None when a 2xx body has the
     expected shape, else what is wrong with it."""
     if isinstance(ex, BaseException):
-        return Verdict(True, f"{what}: probe failed ({_short(str(ex), 80)}); declared so the tests judge it")
+        return Verdict(True, f"{what + ': ' if what else ''}probe failed ({_short(str(ex), 80)}); declared so the "
+                             "tests judge it")
     status = ex.status or 0
-    head = f"{ex.method} {ex.path} → {status}"
+    head = f"{ex.method} {ex.path}{f' ({what})' if what else ''} → {status}"
     if 200 <= status < 300:
         problem = shape(ex) if shape is not None else None
         if problem:
@@ -379,7 +380,7 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
 
     # Routes and family signals -------------------------------------------------------------
     models = p.send("GET", "/v1/models")
-    v = read(models, "models", shape=_models_shape)
+    v = read(models, "", shape=_models_shape)
     decide("models", v.declared, v.reason)
     body = _json(models)
     entries = [e for e in body.get("data", [])] if isinstance(body, dict) and isinstance(body.get("data"), list) else []
@@ -394,13 +395,13 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
     is_llama = isinstance(props_body, dict) and bool(
         {"default_generation_settings", "build_info", "total_slots", "chat_template"} & props_body.keys())
     live, ready = p.send("GET", "/v1/health/live"), p.send("GET", "/v1/health/ready")
-    v_live, v_ready = read(live, "nim_health"), read(ready, "nim_health")
+    v_live, v_ready = read(live, ""), read(ready, "")
     # a 503 from ready means "not ready yet": the route exists (read() declares it as a 5xx too)
     decide("nim_health", v_live.declared and v_ready.declared,
            v_live.reason if not v_live.declared else v_ready.reason if not v_ready.declared
            else f"{v_live.reason}; {v_ready.reason}")
     metadata = p.send("GET", "/v1/metadata")
-    v = read(metadata, "nim_metadata")
+    v = read(metadata, "")
     decide("nim_metadata", v.declared, v.reason)
     if is_llama or "llamacpp" in owned:
         found.server = "llama.cpp"
@@ -416,7 +417,7 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
 
     # Chat: the base probe, authentication, unknown fields ----------------------------------------
     base = p.chat({"messages": _HELLO, "max_tokens": 4, "temperature": 0})
-    v = read(base, "chat", shape=_object_is("chat.completion"))
+    v = read(base, "", shape=_object_is("chat.completion"))
     decide("chat", v.declared, v.reason)
     chat_ok = v.ok
     default_reasoning = _reasoning_of(_message(_json(base)))
@@ -444,11 +445,11 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
     # Streaming and the standard sampling parameters --------------------------------------------
     stream = p.chat({"messages": _HELLO, "max_tokens": 2, "stream": True,
                      "stream_options": {"include_usage": True}}, stream=True)
-    v = read(stream, "streaming", params=("stream_options",), shape=_event_stream)
+    v = read(stream, "stream, stream_options.include_usage", params=("stream_options",), shape=_event_stream)
     if v.rejected == "stream_options":
         decide("stream_usage", False, v.reason)
         stream = p.chat({"messages": _HELLO, "max_tokens": 2, "stream": True}, stream=True)
-        v = read(stream, "streaming", params=("stream",), shape=_event_stream)
+        v = read(stream, "stream", params=("stream",), shape=_event_stream)
         decide("streaming", v.declared, v.reason)
     else:
         decide("streaming", v.declared, v.reason)
@@ -466,26 +467,29 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
     # Structured output and tools (standard parameters: accepted → declared) ---------------------
     ask_json = [{"role": "user", "content": "Reply with a JSON object that greets me."}]
     ex = p.chat({"messages": ask_json, "max_tokens": 1, "response_format": {"type": "json_object"}})
-    v = read(ex, "json_object", params=("response_format", "json_object"), shape=_object_is("chat.completion"))
+    v = read(ex, "response_format json_object", params=("response_format", "json_object"),
+             shape=_object_is("chat.completion"))
     decide("json_object", v.declared, v.reason)
     ex = p.chat({"messages": ask_json, "max_tokens": 1,
                  "response_format": {"type": "json_schema", "json_schema": _JSON_SCHEMA}})
-    v = read(ex, "json_schema_output", params=("response_format", "json_schema"), shape=_object_is("chat.completion"))
+    v = read(ex, "response_format json_schema", params=("response_format", "json_schema"),
+             shape=_object_is("chat.completion"))
     decide("json_schema_output", v.declared, v.reason)
 
     weather = [{"role": "user", "content": "What is the weather in Paris? Use the get_weather tool."}]
     ex = p.chat({"messages": weather, "tools": _TOOLS, "tool_choice": "auto", "max_tokens": 1})
-    v = read(ex, "tools", params=("tools", "tool_choice"), shape=_object_is("chat.completion"))
+    v = read(ex, "tools, tool_choice auto", params=("tools", "tool_choice"), shape=_object_is("chat.completion"))
     decide("tools", v.declared, v.reason)
     if v.declared:
         ex = p.chat({"messages": weather, "tools": _TOOLS, "tool_choice": "required", "parallel_tool_calls": True,
                      "max_tokens": 1})
-        v = read(ex, "tool_choice_required", params=("parallel_tool_calls", "tool_choice", "required"),
+        v = read(ex, "tool_choice required, parallel_tool_calls",
+                 params=("parallel_tool_calls", "tool_choice", "required"),
                  shape=_object_is("chat.completion"))
         if v.rejected == "parallel_tool_calls":
             decide("parallel_tool_calls", False, v.reason)
             ex = p.chat({"messages": weather, "tools": _TOOLS, "tool_choice": "required", "max_tokens": 1})
-            v = read(ex, "tool_choice_required", params=("tool_choice", "required"),
+            v = read(ex, "tool_choice required", params=("tool_choice", "required"),
                      shape=_object_is("chat.completion"))
             decide("tool_choice_required", v.declared, v.reason)
         else:
@@ -493,8 +497,10 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
             decide("parallel_tool_calls", v.declared, v.reason)
         ex = p.chat({"messages": weather, "tools": _TOOLS, "max_tokens": 1,
                      "tool_choice": {"type": "function", "function": {"name": "get_weather"}}})
-        v = read(ex, "tool_choice_named", params=("tool_choice",), shape=_object_is("chat.completion"))
+        v = read(ex, "tool_choice named", params=("tool_choice",), shape=_object_is("chat.completion"))
         decide("tool_choice_named", v.declared, v.reason)
+        if chat_ok:
+            _tool_prompts(p, found, props_body)
     else:
         for name in ("tool_choice_required", "tool_choice_named", "parallel_tool_calls"):
             decide(name, False, "tools withheld")
@@ -513,17 +519,17 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
             decide(name, False, "completions withheld")
 
     ex = p.send("POST", "/v1/responses", body={"model": p.model, "input": "Say hello.", "max_output_tokens": 16})
-    v = read(ex, "responses", shape=_object_is("response"))
+    v = read(ex, "", shape=_object_is("response"))
     decide("responses", v.declared, v.reason)
 
     hdrs = {"anthropic-version": ANTHROPIC_VERSION}
     msg = {"model": p.model, "messages": _HELLO, "max_tokens": 1}
     ex = p.send("POST", "/v1/messages", body=msg, auth="x-api-key", headers=hdrs)
-    v = read(ex, "messages", shape=_object_is("message"))
+    v = read(ex, "", shape=_object_is("message"))
     auth_mode = "x-api-key"
     if has_key and isinstance(ex, Exchange) and ex.status in (401, 403):
         bearer = p.send("POST", "/v1/messages", body=msg, auth="bearer", headers=hdrs)
-        vb = read(bearer, "messages", shape=_object_is("message"))
+        vb = read(bearer, "Bearer", shape=_object_is("message"))
         if vb.ok:
             ex, v, auth_mode = bearer, vb, "bearer"
             found.settings["anthropic_auth"] = "bearer"
@@ -531,7 +537,7 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
     decide("messages", v.declared, v.reason + (" (with Bearer auth)" if auth_mode == "bearer" else ""))
     ex = p.send("POST", "/v1/messages/count_tokens", body={"model": p.model, "messages": _HELLO},
                 auth=auth_mode, headers=hdrs)
-    v = read(ex, "count_tokens", shape=_count_shape)
+    v = read(ex, "", shape=_count_shape)
     decide("count_tokens", v.declared, v.reason)
 
     for name, reason in NOT_PROBED.items():
@@ -553,7 +559,7 @@ def _parameter_loop(p: _Prober, found: Discovery, path: str, base: dict[str, Any
     withheld: dict[str, str] = {}
     while True:
         ex = p.send("POST", path, body={"model": p.model, **base, **remaining})
-        v = read(ex, path, params=tuple(remaining), shape=shape)
+        v = read(ex, "", params=tuple(remaining), shape=shape)
         if v.rejected is None:
             break
         withheld.setdefault(capability[v.rejected], v.reason)
@@ -569,6 +575,71 @@ def _parameter_loop(p: _Prober, found: Discovery, path: str, base: dict[str, Any
     return v
 
 
+_CALL_SYNTAX = {
+    # Qwen3-Coder / Nemotron 3 XML tool calls
+    "xml": "<tool_call>\n<function={name}>\n<parameter={arg}>\n{value}\n</parameter>\n</function>\n</tool_call>",
+    # Hermes-style JSON tool calls
+    "hermes": '<tool_call>\n{{"name": "{name}", "arguments": {{"{arg}": "{value}"}}}}\n</tool_call>',
+}
+
+
+def _call_syntax(props: Any) -> str | None:
+    """The tool-call syntax of the chat template a llama.cpp ``/props`` shows, if recognisable."""
+    template = props.get("chat_template") if isinstance(props, dict) else None
+    if not isinstance(template, str):
+        return None
+    if "<function=" in template and "<parameter=" in template:
+        return "xml"
+    if "<tool_call>" in template:
+        return "hermes"
+    return None
+
+
+def _spelled(syntax: str, *cities: str) -> str:
+    return "\n".join(_CALL_SYNTAX[syntax].format(name="get_weather", arg="location", value=c) for c in cities)
+
+
+def _tool_prompts(p: _Prober, found: Discovery, props: Any) -> None:
+    """Weak models call a tool only when the prompt shows the call in the chat template's own syntax
+    (they imitate it). Probed only where the template is known (llama.cpp ``/props``): the tool
+    tests' own request with its natural prompt; when no call comes back, the same request with the
+    call spelled out; when that one calls, ``settings.tool_prompts`` gives the tool tests those
+    prompts (as conformance/profiles/reference.toml does by hand)."""
+    from conformance.harness.datasets import case  # noqa: PLC0415
+
+    syntax = _call_syntax(props)
+    if syntax is None:
+        return
+    request = {**case("openai/tools.json", "weather-one-call").request, "tool_choice": "auto",
+               "parallel_tool_calls": False}
+
+    def calls(content: str | None) -> bool:
+        body = request if content is None else {
+            **request, "messages": [*request["messages"][:-1], {"role": "user", "content": content}]}
+        ex = p.chat(body)
+        tool_calls = _message(_json(ex)).get("tool_calls") if isinstance(ex, Exchange) and ex.status == 200 else None
+        return isinstance(tool_calls, list) and bool(tool_calls)
+
+    if calls(None):
+        return
+    one, two = _spelled(syntax, "Paris"), _spelled(syntax, "Paris", "London")
+    if calls(one):
+        found.settings["tool_prompts"] = {"weather-one-call": one, "weather-two-cities": two}
+        found.setting_reasons["tool_prompts"] = (
+            f"the model made no tool call for the natural prompt but did when the call was spelled out in its "
+            f"chat template's {syntax} syntax: the tool tests use such prompts")
+
+
+def _paths(fragment: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in fragment.items():
+        if isinstance(value, dict) and value:
+            out += _paths(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key} {json.dumps(value)}")
+    return out
+
+
 def _effect(v: Verdict, observed: bool, yes: str, no: str) -> tuple[bool, str]:
     """An extension's decision: on a 2xx, the observed effect decides; otherwise the table does."""
     if not v.ok:
@@ -582,7 +653,7 @@ def _reasoning(p: _Prober, found: Discovery, *, chat_ok: bool, default_reasoning
 
     def probe(extra: dict[str, Any], params: tuple[str, ...]) -> tuple[Verdict, str | None, Any]:
         ex = p.chat({"messages": ask, "max_tokens": 8, "temperature": 0, **extra})
-        v = read(ex, "reasoning", params=params, shape=_object_is("chat.completion"))
+        v = read(ex, ", ".join(_paths(extra)), params=params, shape=_object_is("chat.completion"))
         body = _json(ex) if v.ok else None
         return v, (_reasoning_of(_message(body)) if v.ok else None), body
 
@@ -596,9 +667,8 @@ def _reasoning(p: _Prober, found: Discovery, *, chat_ok: bool, default_reasoning
                           "enable_thinking false leaves the reasoning in place")
         decide("thinking_toggle", on, why)
         if t.ok and fld is None:
-            found.settings["chat_defaults"] = {"chat_template_kwargs": {"enable_thinking": False}}
-            found.setting_reasons["chat_defaults"] = ("the model reasons by default: thinking is switched off "
-                                                      "unless a test asks, so small max_tokens budgets get content")
+            _switches(found, "on", "the model reasons by default; chat_template_kwargs.enable_thinking false "
+                                   "switches it off (so small max_tokens budgets get content)")
         h, fld, _ = probe({"reasoning": {"exclude": True}}, ("reasoning", "exclude"))
         decide("hosted_reasoning", *_effect(h, fld is None, "reasoning {exclude: true} removes the reasoning",
                                             "reasoning {exclude: true} leaves the reasoning in place"))
@@ -609,6 +679,8 @@ def _reasoning(p: _Prober, found: Discovery, *, chat_ok: bool, default_reasoning
                                            "answer has none", "enable_thinking true adds no reasoning field"))
         if t.ok and fld is not None:
             used = fld
+            _switches(found, "off", "a plain answer has no reasoning; chat_template_kwargs.enable_thinking true "
+                                    "switches it on")
             decide("hosted_reasoning", False, "not probed: chat_template_kwargs already switches reasoning on")
         else:
             if not t.ok and t.declared:
@@ -632,6 +704,15 @@ def _reasoning(p: _Prober, found: Discovery, *, chat_ok: bool, default_reasoning
     _budget(p, found, ask, body, thinking_default=default_reasoning is not None)
 
 
+def _switches(found: Discovery, default: str, reason: str) -> None:
+    """Reasoning settings in the form ``conformance.harness.request_defaults`` reads (chat only: the
+    probes saw chat; add responses / messages switches by hand where they apply)."""
+    found.settings["reasoning_default"] = default
+    found.setting_reasons["reasoning_default"] = reason
+    found.settings["reasoning_off"] = {"chat": {"chat_template_kwargs": {"enable_thinking": False}}}
+    found.settings["reasoning_on"] = {"chat": {"chat_template_kwargs": {"enable_thinking": True}}}
+
+
 def _reasoning_tokens(body: Any) -> int | None:
     usage = body.get("usage") if isinstance(body, dict) else None
     details = usage.get("completion_tokens_details") if isinstance(usage, dict) else None
@@ -647,8 +728,10 @@ def _budget(p: _Prober, found: Discovery, ask: list[dict[str, Any]], body: Any, 
         return
     on = {} if thinking_default else {"chat_template_kwargs": {"enable_thinking": True}}
     ex = p.chat({"messages": ask, "max_tokens": 12, "temperature": 0, "thinking_token_budget": 2, **on})
-    v = read(ex, "reasoning_budget", params=("thinking_token_budget",), shape=_object_is("chat.completion"))
+    v = read(ex, "thinking_token_budget", params=("thinking_token_budget",), shape=_object_is("chat.completion"))
     spent = _reasoning_tokens(_json(ex)) if v.ok else None
+    if v.ok and spent is not None and spent <= 2:
+        found.settings["reasoning_budget"] = {"chat": "thinking_token_budget"}
     found.decide("reasoning_budget", *_effect(v, spent is not None and spent <= 2,
                                               f"thinking_token_budget 2 → {spent} reasoning tokens",
                                               f"thinking_token_budget 2 → {spent} reasoning tokens: no bound"))

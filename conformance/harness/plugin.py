@@ -1,13 +1,17 @@
 """The pytest plugin (entry point ``pytest11: llmconf``): options, fixtures, collection, outcomes
 and reports. The root ``conftest.py`` defines nothing; an installed suite runs from anywhere.
 
-Outcome rules (house style §4.6):
-* ``ConformanceFailure`` on a MUST requirement → failed (gates).
-* On a SHOULD requirement → recorded as ``non-strict`` and the test passes, unless ``--strict``.
-* On MAY/INFO → recorded as an observation; never gates.
-* A profile's known deviation → ``xfail(strict=True)``: an XPASS fails the run.
+Outcome rules (README "Verdicts"), decided in ``conformance.harness.outcomes``:
+* Every violation seen in a test (its own check raising, or a passive check recording) is judged
+  against the requirement it violates and the test's case: known deviation (requirement, cases and
+  shapes match), failed (MUST, or SHOULD under ``--strict``), non-strict (SHOULD) or observation
+  (MAY/INFO).
+* Any failed violation fails the test (the message names every violated requirement).
+* Otherwise a test whose requirement has a deviation for its case is xfailed when it showed, XPASS
+  (fails the run) when it did not, or passed when the deviation is declared intermittent.
 * Anything else raised (transport, timeouts, harness bugs) → broken.
-* ``NotApplicable`` / ``Unsupported`` → skipped with the reason.
+* ``NotApplicable`` / ``Unsupported`` → skipped with the reason, unless a violation was already
+  seen in the test (then it fails).
 """
 
 from __future__ import annotations

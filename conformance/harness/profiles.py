@@ -2,8 +2,10 @@
 
 A profile declares what the endpoint is (capabilities, schema overlay flavors, wire conventions
 such as the reasoning field name) and its **known deviations**: requirement ID → reason +
-evidence. Known deviations become strict xfails, so a fixed deviation (XPASS) fails the run and
-the list stays true.
+evidence, optionally scoped to cases (test parameter ids) and shapes (patterns over the violation's
+signature). ``conformance.harness.outcomes`` matches them: a deviation excuses exactly what it names,
+and a strict deviation that does not show (XPASS) fails the run, so the list stays true; one
+declared ``intermittent`` is reported when it shows and never fails the run when it does not.
 """
 
 from __future__ import annotations

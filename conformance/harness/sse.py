@@ -4,7 +4,7 @@ It is a *validator*: it implements the interpretation algorithm exactly (so the 
 are what a conforming client sees) and records every irregularity as a :class:`Diagnostic`.
 It never raises on input and never asserts; checks decide what a diagnostic means.
 
-Rules implemented (wire-protocols.md §5.1):
+Rules implemented (docs/wire-protocols.md §5.1):
 * lines end with CRLF, LF or CR (a CR at a chunk end is held back until the next byte tells
   whether an LF follows); never ``str.splitlines()``;
 * one leading UTF-8 BOM is stripped;

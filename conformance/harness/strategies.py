@@ -1,4 +1,4 @@
-"""Hand-written Hypothesis strategies for chat completion *requests* (house style: no generator
+"""Hand-written Hypothesis strategies for chat completion *requests* (deliberately not generated
 from the schema; bounds come from the pinned spec's CreateChatCompletionRequest: temperature 0–2,
 top_p 0–1, n 1–128, top_logprobs 0–20, presence/frequency_penalty -2–2).
 

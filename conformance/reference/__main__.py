@@ -12,6 +12,7 @@ seeds the cache from a hand-made build that used the same cmake flags.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import signal
 import sys
@@ -46,6 +47,15 @@ class _Terminated(Exception):
     pass
 
 
+def _api_key(args: argparse.Namespace) -> str | None:
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env)
+        if not key:
+            raise ReferenceSetupError(f"--api-key-env {args.api_key_env}: the variable is not set")
+        return key
+    return args.api_key
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     def on_sigterm(signum: int, frame: object) -> None:
         raise _Terminated()
@@ -58,7 +68,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log_path=Path(args.log),
         host=args.host,
         port=args.port,
-        api_key=args.api_key,
+        api_key=_api_key(args),
         progress=print_to_stderr,
     )
     try:
@@ -170,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--log", default=str(DEFAULT_LOG_PATH))
     p.add_argument("--api-key", default=None, help="require this key (llama-server --api-key)")
+    p.add_argument("--api-key-env", default=None, metavar="NAME",
+                   help="require the key held by this environment variable (keeps it off the command line)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("info", help="show what is cached, versions and configurations")

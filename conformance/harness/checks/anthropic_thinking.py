@@ -89,7 +89,11 @@ def thinking_stream_signed(stream: MessagesStream) -> None:
             state["late"] = f"{event.describe()} ({dtype})"
         state["deltas"].append(dtype)
     if not thinking:
-        raise NotApplicable("the stream has no thinking block")
+        starts = [e.data.get("content_block", {}).get("type") for e in stream.events
+                  if e.type == "content_block_start" and isinstance(e.data, dict)
+                  and isinstance(e.data.get("content_block"), dict)]
+        raise NotApplicable(f"ANT-THINK-001: the stream has no thinking block to check the signature of (block types "
+                            f"{starts}; thinking_blocks_present judges the absence)")
     for state in thinking:
         index, deltas = state["index"], state["deltas"]
         if state["late"] is not None:

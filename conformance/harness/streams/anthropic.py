@@ -2,7 +2,7 @@
 
 It only *describes* the stream (which events came, in which order, what is malformed, what the
 content blocks add up to); checks judge. The fields it shares with the other layers are defined
-once in :mod:`.base`. Reference: wire-protocols.md §2.3 (event sequence) and §2.6 (vLLM / NIM
+once in :mod:`.base`. Reference: docs/wire-protocols.md §2.3 (event sequence) and §2.6 (vLLM / NIM
 deviations: ``data: [DONE]`` after ``message_stop``, ``message_start.message`` without
 ``type``/``role``).
 """
