@@ -83,7 +83,7 @@ def test_text_stream_events_blocks_and_final_message():
         "content_block_stop", "message_delta", "message_stop"]
     assert all(e.event_field == e.type for e in stream.events)
     assert stream.pings == 1
-    assert stream.done_markers == [] and stream.after_stop == [] and stream.unknown_types == []
+    assert stream.done_indices == [] and stream.after_stop == [] and stream.unknown_types == []
     assert stream.non_json == [] and stream.non_object == [] and stream.untyped == []
     assert stream.message_stop_index == 7
     (block,) = stream.blocks()
@@ -126,7 +126,7 @@ def test_vllm_stream_done_marker_and_missing_type_role():
         STOP,
         "data: [DONE]\n\n",
     )
-    assert stream.done_markers == [10]
+    assert stream.done_indices == [10]
     assert stream.non_json == []  # [DONE] is recorded as a marker, not as a non-JSON payload
     assert [e.describe() for e in stream.after_stop] == ["#10 data: [DONE]"]
     assert stream.after_stop[0].is_done and stream.after_stop[0].data is None and stream.after_stop[0].type is None
@@ -201,7 +201,7 @@ def test_events_after_message_stop_and_multiple_done():
     stream = stream_of(*TEXT_FRAMES, PING, "data: [DONE]\n\n", "data: [DONE]\n\n")
     assert stream.message_stop_index == 7
     assert [e.describe() for e in stream.after_stop] == ["#8 ping", "#9 data: [DONE]", "#10 data: [DONE]"]
-    assert stream.done_markers == [9, 10]
+    assert stream.done_indices == [9, 10]
     assert stream.pings == 2
 
 

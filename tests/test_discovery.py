@@ -257,9 +257,7 @@ def test_unreachable_endpoint_declares_everything_probed_and_stops():
         raise httpx.ConnectError("refused")
 
     found = discovery.discover(_client(refuse), has_key=True)
-    assert len(found.probes) == 1 + 0 or all("error" in p for p in found.probes)
-    client_calls = [p for p in found.probes if "response" in p]
-    assert client_calls == []  # only the first probe reached the transport
+    assert found.probes and all("error" in p for p in found.probes)  # every probe is a recorded failure
     probed = set(caps.CAPABILITIES) - set(discovery.NOT_PROBED) - {"auth"}
     assert probed <= _on(found)
     assert "unreachable" in found.server_reason

@@ -573,6 +573,31 @@ def test_registry_is_consistent_with_the_catalog() -> None:
     assert neutral == {"crlf", "cr-only", "keepalive-comments", "split-bytes", "unknown-fields"}
 
 
+def test_registry_split_model_hooks_table() -> None:
+    """The model, the hooks per API family and the table are separate modules; hooks and model do
+    no I/O (no transport, no proxy); ``registry`` re-exports the same objects."""
+    import ast
+    from pathlib import Path
+
+    from conformance.faults import registry, table
+
+    root = Path(registry.__file__).parent
+    pure = [root / "model.py", root / "stream.py", *sorted((root / "hooks").glob("*.py"))]
+    assert {p.stem for p in (root / "hooks").glob("*.py")} >= {"openai", "responses", "anthropic", "nim", "http",
+                                                               "neutral", "common"}
+    for path in pure:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            bad = [n for n in names if n.split(".")[0] in ("httpx", "socket", "urllib", "http", "subprocess")
+                   or n in ("conformance.harness.client", "conformance.faults.proxy", "conformance.faults.table")]
+            assert not bad, f"{path.name} imports {bad}"
+    assert registry.FAULTS is table.FAULTS and registry.resolve is table.resolve
+    families = {f.hooks.events.__module__.rsplit(".", 1)[-1] for f in FAULTS.values()
+                if f.hooks.events is not None and f.hooks.events.__module__ != "conformance.faults.hooks.common"}
+    assert families <= {"openai", "responses", "anthropic", "neutral"}
+
+
 # --- specific transformations ---------------------------------------------------------------------
 
 

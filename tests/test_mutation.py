@@ -126,6 +126,41 @@ def test_neutral_transformation_must_change_no_verdict():
     assert judge_neutral("n", base, base, hook_errors={"n": 1}).outcome == "broken"
 
 
+INTERMITTENT = mutation.Intermittent((("R", ("tool-use",)), ("S", ())))
+TU, TX = "t.py::test_b[tool-use]", "t.py::test_b[text]"
+
+
+def test_a_violation_excused_by_an_intermittent_deviation_proves_no_catch():
+    base = report(R=row({TU: "passed", TX: "passed"}))
+    noisy = report(R=row({TU: "xfailed", TX: "passed"}, (TU, "known-deviation")))
+    result = judge("f", ["R"], base, noisy, intermittent=INTERMITTENT)
+    assert result.outcome == "missed" and "intermittent" in result.detail and result.new_violations
+    # The same known deviation in a case the deviation does not cover, or an unexcused one, counts.
+    assert judge("f", ["R"], base, report(R=row({TX: "xfailed"}, (TX, "known-deviation"))),
+                 intermittent=INTERMITTENT).outcome == "caught"
+    assert judge("f", ["R"], base, report(R=row({TU: "failed"}, (TU, "failed"))),
+                 intermittent=INTERMITTENT).outcome == "caught"
+    assert judge("f", ["R"], base, noisy).outcome == "caught"  # without the profile's word, it counts
+
+
+def test_an_intermittent_deviation_coming_or_going_is_no_neutral_change():
+    base = report(S=row({T1: "passed"}), R=row({TU: "xfailed"}, (TU, "known-deviation")))
+    seen = report(S=row({T1: "xfailed"}, (T1, "known-deviation")), R=row({TU: "passed"}))
+    result = judge_neutral("n", base, seen, intermittent=INTERMITTENT)
+    assert result.outcome == "clean" and "not counted" in result.detail
+    assert judge_neutral("n", base, seen).outcome == "changed"
+    worse = report(S=row({T1: "failed"}, (T1, "failed")), R=row({TU: "xfailed"}, (TU, "known-deviation")))
+    assert judge_neutral("n", base, worse, intermittent=INTERMITTENT).outcome == "changed"
+
+
+def test_intermittent_deviations_come_from_the_profile():
+    from conformance.harness.profiles import load
+
+    profile = load("reference")
+    intermittent = mutation.Intermittent.of_profile(profile)
+    assert {r for r, _ in intermittent.deviations} == {d.requirement for d in profile.deviations if d.intermittent}
+
+
 # --- the score -------------------------------------------------------------------------------------
 
 

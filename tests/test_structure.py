@@ -86,6 +86,7 @@ def test_client_reexports_the_exchange_record():
 CLI_ENTRY_POINTS = [
     ["-m", "conformance.reference", "info"],
     ["-m", "conformance.faults", "--list"],
+    ["-m", "conformance.faults.mutation", "--help"],
     [str(ROOT / "tools" / "compare_runs.py"), "--help"],
     [str(ROOT / "tools" / "extract_seed_samples.py"), "--help"],
     ["-c", "import tools.gen_requirements_doc"],  # running it would rewrite REQUIREMENTS.md
@@ -218,3 +219,32 @@ def test_stream_layers_share_one_base(cls):
     assert set(SHARED_FIELDS) <= names
     for view in SHARED_VIEWS:
         assert hasattr(cls, view) or view in names, f"{cls.__name__} has no {view}"
+
+
+# one transcript, three layers: the shared fields mean the same thing everywhere
+TRANSCRIPT = (
+    b'data: {"type": "a", "choices": []}\n\n'
+    b"data: not json\n\n"
+    b"data: [1, 2]\n\n"
+    b"data: [DONE]\n\n"
+    b'data: {"type": "late", "choices": []}\n\n'
+    b"data: [DONE]\n\n"
+    b"data: [DONE]"  # no blank line: discarded by a conforming client
+)
+
+
+@pytest.mark.parametrize("cls", [ChunkStream, ResponsesStream, MessagesStream], ids=lambda c: c.__name__)
+def test_shared_fields_mean_the_same_in_every_layer(cls):
+    from tests.check_fixtures import mock_exchange
+
+    ex = mock_exchange(headers={"content-type": "text/event-stream"}, chunks=[TRANSCRIPT], stream=True)
+    stream = cls.from_exchange(ex)
+    assert stream.exchange is ex
+    assert [e.data for e in stream.sse_events][:3] == ['{"type": "a", "choices": []}', "not json", "[1, 2]"]
+    assert len(stream.sse_events) == 6
+    assert stream.done_indices == [3, 5] and stream.done_index == 3 and stream.done_count == 2
+    assert [e.data for e in stream.after_done] == ['{"type": "late", "choices": []}', "[DONE]"]
+    assert stream.non_json == [(1, "not json")] and stream.non_object == [(2, "[1, 2]")]
+    assert stream.malformed == [(1, "not json"), (2, "[1, 2]")]
+    assert stream.unterminated_done
+    assert any(d.code == "unterminated-event-at-eof" for d in stream.diagnostics)

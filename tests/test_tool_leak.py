@@ -99,3 +99,22 @@ def test_cut_before_any_json_is_not_applicable_and_says_so():
 def test_content_filter_is_not_applicable():
     with pytest.raises(NotApplicable, match="content_filter"):
         tools.json_object_content("", "content_filter")
+
+
+PREFIXES = ['{', '{"', '{"na', '{"name": "Ad\\u00', '{"a": [1, 2.', '{"a": -', '{"a": 1e+', '{"a": tr', '{"a": nul',
+            '{"a": {"b": [', '  \n{"a": "x\\"y', '{"a": 1}', '{"a": 1}  \n']
+NOT_PREFIXES = [('Sure! {"a": 1}', "does not start with a JSON object"), ('[1, 2]', "does not start with a JSON object"),
+                ('{"a" 1', "expected ':'"), ('{"a": 01', "malformed number"), ('{"a": "\\q"', "invalid escape"),
+                ('{"a": 1}x', "text after"), ('{a: 1}', "expected a string key"), ('{"a": nulx', "expected a value"),
+                ('{"a": 1]', "expected ','"), ('{"a": "line\nbreak"', "control character")]
+
+
+@pytest.mark.parametrize("text", PREFIXES)
+def test_json_prefix_accepted(text):
+    assert tools.json_prefix_error(text, top_object=True) is None
+
+
+@pytest.mark.parametrize(("text", "why"), NOT_PREFIXES)
+def test_json_prefix_rejected(text, why):
+    error = tools.json_prefix_error(text, top_object=True)
+    assert error is not None and why in error

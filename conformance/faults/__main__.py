@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the shutdown
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         proxy.stop()
+        if proxy.hook_errors:
+            _stderr("fault hooks raised: " + ", ".join(f"{n} {c}×" for n, c in sorted(proxy.hook_errors.items())))
     return 0
 
 

@@ -18,7 +18,8 @@ violations recorded against each requirement: ``{"test", "kind", "message"}``):
 * a fault is **caught** when a violation *of one of its declared requirements* appears that the
   baseline did not have: a ``(test, kind)`` in that requirement's row absent from the baseline's
   row (any kind: ``failed``, ``non-strict``, ``known-deviation``, ``observation``). A test failing
-  for another requirement's violation does not count;
+  for another requirement's violation does not count, nor does a violation excused by one of the
+  profile's *intermittent* deviations (it may show on any run: it proves nothing; it is listed);
 * it is **broken** when a hook of the fault (or of an adapter) raised an exception in the proxy
   (the proxy counts them; such a fault is never caught), when the run produced no report, or when,
   without a new violation, a test of its requirements ended broken (no verdict reached);
@@ -26,7 +27,8 @@ violations recorded against each requirement: ``{"test", "kind", "message"}``):
   itself has that defect, or lacks the feature); **missed** otherwise.
 
 A neutral transformation must change no verdict: the same outcome for every test and the same
-violations (test, kind) for every requirement. Faults aimed at behaviours the reference lacks or
+violations (test, kind) for every requirement (an intermittent deviation coming or going is
+listed, not counted). Faults aimed at behaviours the reference lacks or
 already gets wrong are measured through *adapters* (``conformance.faults.adapters``) applied to
 their own baseline too, and counted apart. Writes ``mutation.json`` and ``mutation.md``, headed
 "N/N caught on the raw reference, M/M through adapters"; exits 1 unless every fault is caught, none
@@ -53,6 +55,7 @@ from conformance.faults.adapters import ADAPTERS
 from conformance.faults.model import Fault
 from conformance.faults.proxy import FaultProxy
 from conformance.faults.table import FAULTS
+from conformance.harness.profiles import load as load_profile
 
 KINDS = ("failed", "non-strict", "known-deviation", "observation")  # conformance.json violation kinds
 # A test of a declared requirement can reveal a fault when, in the baseline, it reached a verdict
@@ -137,15 +140,39 @@ def _short(test: str) -> str:
     return test.split("::")[-1]
 
 
+@dataclass(frozen=True)
+class Intermittent:
+    """The profile's *intermittent* deviations (requirement, cases): a violation they excuse may or
+    may not show on any run, whatever the proxy does, so its appearing proves no catch and its
+    coming or going is no verdict change of a neutral transformation."""
+
+    deviations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def of_profile(cls, profile: Any) -> Intermittent:
+        return cls(tuple((d.requirement, tuple(d.cases)) for d in getattr(profile, "deviations", ())
+                         if getattr(d, "intermittent", False)))
+
+    def excuses(self, rid: str, test: str) -> bool:
+        case = test[test.index("[") + 1:-1] if "[" in test and test.endswith("]") else None
+        return any(r == rid and (not cases or (case is not None and any(c in case for c in cases)))
+                   for r, cases in self.deviations)
+
+    def noise(self, rid: str, test: str, kind: str) -> bool:
+        return kind == "known-deviation" and self.excuses(rid, test)
+
+
 def _hook_detail(hook_errors: dict[str, int]) -> str:
     return "a fault hook raised in the proxy (" + ", ".join(f"{n}: {c}×" for n, c in sorted(hook_errors.items())) + \
         "); see the proxy log lines in pytest-output.txt"
 
 
 def judge(name: str, requirements: Sequence[str], baseline: RunReport, observed: RunReport, *,
-          hook_errors: dict[str, int] | None = None, adapters: Sequence[str] = ()) -> FaultResult:
+          hook_errors: dict[str, int] | None = None, adapters: Sequence[str] = (),
+          intermittent: Intermittent = Intermittent()) -> FaultResult:
     """Caught iff a violation (test, kind) of a declared requirement appears that the baseline's row
-    of that requirement does not have. A hook error makes the fault broken, whatever was recorded."""
+    of that requirement does not have (one excused by an intermittent deviation proves nothing: it
+    is listed, not counted). A hook error makes the fault broken, whatever was recorded."""
     result = FaultResult(fault=name, neutral=False, requirements=list(requirements), outcome="",
                          adapters=list(adapters), hook_errors=dict(hook_errors or {}),
                          baseline={r: baseline.rows.get(r, "absent") for r in requirements},
@@ -153,13 +180,17 @@ def judge(name: str, requirements: Sequence[str], baseline: RunReport, observed:
     new = [(rid, test, kind, observed.violations[rid][(test, kind)]) for rid in requirements
            for test, kind in sorted(observed.violated(rid) - baseline.violated(rid))]
     result.new_violations = [{"requirement": r, "test": t, "kind": k, "message": m[:300]} for r, t, k, m in new]
+    noisy = [(rid, test) for rid, test, kind, _ in new if intermittent.noise(rid, test, kind)]
+    proof = [(rid, test, kind) for rid, test, kind, _ in new if not intermittent.noise(rid, test, kind)]
+    note = ("; not counted (excused by an intermittent deviation): "
+            + ", ".join(f"{rid} {_short(test)}" for rid, test in noisy[:4])) if noisy else ""
     if result.hook_errors:
         result.outcome, result.detail = "broken", _hook_detail(result.hook_errors)
         return result
-    if new:
+    if proof:
         result.outcome = "caught"
-        result.caught_by = sorted({rid for rid, _, _, _ in new})
-        result.detail = "; ".join(f"{rid} {_short(test)}: {kind}" for rid, test, kind, _ in new[:4])
+        result.caught_by = sorted({rid for rid, _, _ in proof})
+        result.detail = "; ".join(f"{rid} {_short(test)}: {kind}" for rid, test, kind in proof[:4]) + note
         return result
     measurable = [(rid, test) for rid in requirements for test, outcome in baseline.tests.get(rid, {}).items()
                   if outcome in JUDGED and not any(t == test for t, _ in baseline.violated(rid))]
@@ -173,25 +204,37 @@ def judge(name: str, requirements: Sequence[str], baseline: RunReport, observed:
     else:
         result.outcome = "missed"
         result.detail = "no new violation of a declared requirement"
+    result.detail += note
     return result
 
 
 def judge_neutral(name: str, baseline: RunReport, observed: RunReport, *,
-                  hook_errors: dict[str, int] | None = None) -> FaultResult:
-    """Clean iff every test has the same outcome and every requirement the same violations."""
+                  hook_errors: dict[str, int] | None = None,
+                  intermittent: Intermittent = Intermittent()) -> FaultResult:
+    """Clean iff every test has the same outcome and every requirement the same violations, apart
+    from an intermittent deviation showing in one run and not the other (listed, not counted)."""
     result = FaultResult(fault=name, neutral=True, requirements=[], outcome="clean", hook_errors=dict(hook_errors or {}))
     if result.hook_errors:
         result.outcome, result.detail = "broken", _hook_detail(result.hook_errors)
         return result
-    changes = [f"{_short(t)}: {baseline.outcomes.get(t, 'absent')} -> {observed.outcomes.get(t, 'absent')}"
-               for t in sorted(set(baseline.outcomes) | set(observed.outcomes))
-               if baseline.outcomes.get(t) != observed.outcomes.get(t)]
+    cited = {t: rid for rid, tests in baseline.tests.items() for t in tests}
+    changes: list[str] = []
+    ignored: list[str] = []
+    for t in sorted(set(baseline.outcomes) | set(observed.outcomes)):
+        before, after = baseline.outcomes.get(t, "absent"), observed.outcomes.get(t, "absent")
+        if before != after:
+            flip = {before, after} == {"passed", "xfailed"} and intermittent.excuses(cited.get(t, ""), t)
+            (ignored if flip else changes).append(f"{_short(t)}: {before} -> {after}")
     for rid in sorted(set(baseline.violations) | set(observed.violations)):
-        before, after = baseline.violated(rid), observed.violated(rid)
-        changes += [f"{rid} {_short(t)}: new {k}" for t, k in sorted(after - before)]
-        changes += [f"{rid} {_short(t)}: no longer {k}" for t, k in sorted(before - after)]
+        before_v, after_v = baseline.violated(rid), observed.violated(rid)
+        for label, diff in (("new", after_v - before_v), ("no longer", before_v - after_v)):
+            for t, k in sorted(diff):
+                (ignored if intermittent.noise(rid, t, k) else changes).append(f"{rid} {_short(t)}: {label} {k}")
     if changes:
         result.outcome, result.detail = "changed", "; ".join(changes)
+    if ignored:
+        result.detail = (result.detail + "; " if result.detail else "") + \
+            "not counted (an intermittent deviation came or went): " + "; ".join(ignored)
     return result
 
 
@@ -250,6 +293,7 @@ def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, pro
                  log: Callable[[str], None] = print) -> tuple[RunReport, list[FaultResult]]:
     """The baseline, then every selected fault (through its adapters, with their own baseline)."""
     union = sorted({r for f in FAULTS.values() for r in f.requirements})
+    intermittent = Intermittent.of_profile(load_profile(profile))
     t0 = time.monotonic()
     base = measure(upstream, [], union, reports / "baseline", suite=suite, proxy_factory=proxy_factory,
                    profile=profile, key_env=key_env, extra=[])
@@ -277,10 +321,11 @@ def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, pro
         hook_errors = {**reference.hook_errors, **run.hook_errors}
         empty = RunReport({}, {}, {}, {})
         if fault.neutral:
-            result = judge_neutral(fault.name, baseline, run.report or empty, hook_errors=hook_errors)
+            result = judge_neutral(fault.name, baseline, run.report or empty, hook_errors=hook_errors,
+                                   intermittent=intermittent)
         else:
             result = judge(fault.name, fault.requirements, reference.report or empty, run.report or empty,
-                           hook_errors=hook_errors, adapters=adapters)
+                           hook_errors=hook_errors, adapters=adapters, intermittent=intermittent)
             if adapters:
                 result.detail = f"through adapters {', '.join(adapters)}; {result.detail}"
         if not hook_errors and (run.error or reference.error):
@@ -380,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReportFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # the baseline run produced no report
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         if server is not None:
             server.stop()

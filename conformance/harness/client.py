@@ -1,10 +1,12 @@
 """The one door to the network. Only this module imports httpx.
 
-Every call returns an :class:`~conformance.harness.exchange.Exchange` (the plain record, defined in
-:mod:`conformance.harness.exchange` so that checks and stream layers import no transport) and never raises on an HTTP status: the request (redacted
-headers, body), the response (status, redacted headers, raw body bytes), for streams the raw byte
-transcript with arrival times and the strict SSE parse, and timings (time to headers, to the first
-body byte, to the first content delta — set by the protocol layer — and in total).
+Every call returns an :class:`~conformance.harness.exchange.Exchange` and never raises on an HTTP
+status. The record itself lives in :mod:`conformance.harness.exchange` (plain data, no transport),
+so checks and stream layers import no network code; it is re-exported here for older importers.
+It holds the request (redacted headers, body), the response (status, redacted headers, raw body
+bytes), for streams the raw byte transcript with arrival times and the strict SSE parse, and
+timings (time to headers, to the first body byte, to the first content delta — set by the
+protocol layer — and in total).
 
 Timeouts: ``connect``; ``read`` (time to the response headers, and between reads of a
 non-stream body); ``stream idle`` (maximum silence between bytes of a streamed body); ``total``
@@ -23,12 +25,11 @@ import asyncio
 import contextlib
 import functools
 import importlib
-import itertools
 import json as jsonlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -36,13 +37,12 @@ import httpx
 from conformance import __version__
 from conformance.harness.exchange import EVENT_STREAM, Exchange, media_type
 from conformance.harness.failures import EndpointTimeout, HarnessError, TransportError
-from conformance.harness.redaction import redact, redact_headers, redact_url
+from conformance.harness.redaction import redact
 from conformance.harness.sse import SSEParser
 
 __all__ = ["HOP_BY_HOP_HEADERS", "USER_AGENT", "Client", "Exchange", "ExchangeHook", "Forwarded", "Timeouts"]
 
 USER_AGENT = f"llm-endpoint-conformance/{__version__}"
-_seq = itertools.count(1)
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus the ones httpx computes
 # itself: :meth:`Client.forward` never relays them upstream.
 HOP_BY_HOP_HEADERS = frozenset({
@@ -165,23 +165,15 @@ class Client:
             body = content.encode("utf-8") if isinstance(content, str) else content
         return url, hdrs, body
 
-    def _new_exchange(self, method: str, url: str, hdrs: dict[str, str], body: bytes | None, stream: bool) -> Exchange:
-        return Exchange(
-            seq=next(_seq),
-            method=method,
-            url=redact_url(url),
-            request_headers=redact_headers(hdrs),
-            request_body=body,
-            stream=stream,
-            started_at=time.time(),
-        )
+    def _new_exchange(self, method: str, url: str, hdrs: Any, body: bytes | None, stream: bool) -> Exchange:
+        return Exchange.begin(method, url, hdrs, body, stream=stream)
 
     def _on_headers(self, ex: Exchange, response: httpx.Response, t0: float) -> None:
         ex.ttfb_s = time.monotonic() - t0
         ex.status = response.status_code
         ex.reason = response.reason_phrase
         ex.http_version = response.http_version
-        ex.response_headers = redact_headers(response.headers.multi_items())
+        ex.set_response_headers(response.headers.multi_items())
         if ex.stream:
             ex.sse = SSEParser()
 

@@ -8,7 +8,9 @@ one line per capability with its reason, turned into the run's :class:`Profile`,
 fails, as it should.
 
 Probes are small (``max_tokens`` 1-8; the Responses probe asks for 16 output tokens because the
-OpenAI API rejects less), about twenty requests in all. Each one decides something.
+OpenAI API rejects less), about twenty requests in all, each deciding something. The only longer
+ones are the tool-prompt probes (32 and at most 96 tokens), sent only where llama.cpp's ``/props``
+shows the chat template's tool-call syntax (see :func:`_tool_prompts`).
 
 Decision table (one probe, or one probe per step of a retry loop):
 
@@ -614,7 +616,9 @@ def _tool_prompts(p: _Prober, found: Discovery, props: Any) -> None:
                "parallel_tool_calls": False}
 
     def calls(content: str | None) -> bool:
-        body = request if content is None else {
+        # the natural prompt gets 32 tokens (a model that calls tools starts the call at once; a weak
+        # one talks); the spelled-out call gets the case's own budget, and stops when the call ends
+        body = {**request, "max_tokens": 32} if content is None else {
             **request, "messages": [*request["messages"][:-1], {"role": "user", "content": content}]}
         ex = p.chat(body)
         tool_calls = _message(_json(ex)).get("tool_calls") if isinstance(ex, Exchange) and ex.status == 200 else None

@@ -10,16 +10,20 @@ timings; :meth:`Exchange.as_record` and :meth:`Exchange.redacted_body` are its r
 
 from __future__ import annotations
 
+import itertools
 import json as jsonlib
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.harness.redaction import redact, redact_bytes, redact_json
+from conformance.harness.redaction import redact, redact_bytes, redact_headers, redact_json, redact_url
 from conformance.harness.sse import SSEParser
 
 __all__ = ["EVENT_STREAM", "Exchange", "media_type"]
 
 EVENT_STREAM = "text/event-stream"
+_seq = itertools.count(1)
 
 
 def media_type(content_type: str | None) -> str:
@@ -51,6 +55,32 @@ class Exchange:
     total_s: float | None = None
     error: str | None = None  # transport or timeout failure, if the exchange did not complete
     truncated: bool = False  # the body exceeded the size limit and was cut
+
+    @classmethod
+    def begin(
+        cls,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        stream: bool,
+    ) -> "Exchange":
+        """Open the record of a request about to be sent: numbered, time-stamped, and with the URL
+        and headers redacted before anything else sees them."""
+        return cls(
+            seq=next(_seq),
+            method=method,
+            url=redact_url(url),
+            request_headers=redact_headers(headers),
+            request_body=body,
+            stream=stream,
+            started_at=time.time(),
+        )
+
+    def set_response_headers(self, headers: Iterable[tuple[str, str]]) -> None:
+        """Record the response headers, redacted."""
+        self.response_headers = redact_headers(headers)
 
     # -- request ---------------------------------------------------------------------------
     @property

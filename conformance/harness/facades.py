@@ -269,7 +269,8 @@ class OpenAI:
         self.sse_exchange(ex)
         stream = ResponsesStream.from_exchange(ex)
         if stream.unknown_types:
-            self.passive.observe("OAI-RESP-002", f"unknown Responses event types tolerated: {stream.unknown_types}")
+            self.passive.observe("OAI-RESP-002",
+                                 f"unknown Responses event types tolerated: {stream.unknown_type_names()}")
         self.passive.run(resp_checks.events_match_schemas, stream, schemas=self.schemas)
         self.passive.run(resp_checks.one_terminal_event_last, stream)
         return stream

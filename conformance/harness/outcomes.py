@@ -84,7 +84,9 @@ class Judged:
             message = f"[SHOULD] {message}"  # failed only because of --strict
         out = {"test": test, "requirement": self.requirement, "level": self.violation.level.value,
                "kind": self.kind, "source": self.violation.source,
-               "message": redact(message)[:2000]}
+               "message": redact(message)[:2000],
+               # what a deviation's ``shapes`` patterns are matched against (to write one precisely)
+               "shapes": [redact(x)[:300] for x in self.violation.shapes[:50]]}
         if self.deviation is not None:
             out["deviation"] = self.deviation.reason
         return out
@@ -252,7 +254,8 @@ def requirement_rows(records: Iterable[TestRecord], levels: dict[str, str]) -> d
             "tests": tests,
             "test_outcomes": {r.nodeid: r.outcome for r in sorted(citing.get(rid, []), key=lambda r: r.nodeid)},
             "message": redact("\n".join(dict.fromkeys(messages))[:4000]),
-            "violations": [{k: v[k] for k in ("test", "kind", "message")} for v in seen.get(rid, [])],
+            "violations": [{k: v[k] for k in ("test", "kind", "message", "shapes") if k in v}
+                           for v in seen.get(rid, [])],
         }
     return rows
 

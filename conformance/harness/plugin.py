@@ -311,12 +311,15 @@ def _discover_once(item: pytest.Item, state: RunState) -> None:
             if cached is not None and isinstance(cached[0], Passive):
                 cached[0].profile = profile
     reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    capture = item.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None:
-        reporter.ensure_newline()
-        reporter.section("llmconf capability discovery", sep="-")
-        for line in found.lines():
-            reporter.write_line(line)
-        reporter.write_line(f"discovered profile written to {path}")
+        # setup output is captured (and shown only for failing tests): print past the capture
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            reporter.ensure_newline()
+            reporter.section("llmconf capability discovery", sep="-")
+            for line in found.lines():
+                reporter.write_line(line)
+            reporter.write_line(f"discovered profile written to {path}")
 
 
 @contextlib.contextmanager

@@ -87,9 +87,12 @@ REFERENCE_CONFIGS: dict[str, ReferenceConfig] = {
         ReferenceConfig(
             name="nemotron-thinking",
             description=(
-                "Same template with its own default (thinking ON, like the real model): every "
-                "answer starts inside <think>, so output lands in reasoning_content and content is "
-                "usually empty; response_format is not usable (grammar allows the think block)."
+                "Same template with its own default (thinking ON, like the real model and like "
+                "Nemotron 3 on NIM): every answer starts inside <think>, so output lands in "
+                "reasoning_content and content is usually empty unless the request switches thinking "
+                "off (chat_template_kwargs.enable_thinking=false, on chat, Responses and Messages); "
+                "run it with --profile reference-thinking, which does that for every request that "
+                "does not ask for reasoning itself."
             ),
             template="NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.jinja",
         ),

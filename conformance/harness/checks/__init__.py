@@ -4,7 +4,7 @@ A check takes already-captured data (an :class:`~conformance.harness.exchange.Ex
 stream, a parsed body) and raises :class:`ConformanceFailure` with Expected/Actual; it never
 returns a boolean. ``@check("OAI-STREAM-004")`` registers it and stamps the requirement ID on the
 failures it raises. Every registered check has a good and a bad fixture in ``tests/`` that prove
-it passes and fails (``tests/test_checks_registry.py`` enforces this).
+it passes and fails (``tests/test_checks.py`` enforces this).
 """
 
 from __future__ import annotations

@@ -294,14 +294,14 @@ def message_delta_then_stop(stream: MessagesStream) -> None:
 @check("ANT-STREAM-007")
 def nothing_after_message_stop(stream: MessagesStream) -> None:
     """Nothing follows message_stop: no event and no ``data: [DONE]`` (Anthropic sends none; vLLM
-    and NIM do, deviation D10)."""
+    and NIM do: docs/wire-protocols.md D10)."""
     if stream.after_stop:
         raise fail(f"{len(stream.after_stop)} event(s) after message_stop",
                    expected="nothing after message_stop (Anthropic sends no [DONE])",
                    actual=[e.describe() for e in stream.after_stop[:3]])
-    if stream.done_markers:
+    if stream.done_indices:
         raise fail("data: [DONE] in a Messages stream", expected="no [DONE] sentinel",
-                   actual=[f"#{i} data: [DONE]" for i in stream.done_markers[:3]])
+                   actual=[f"#{i} data: [DONE]" for i in stream.done_indices[:3]])
 
 
 # --- stop reasons --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import jsonschema
 from jsonschema.exceptions import SchemaError as JSONSchemaError
 
 from conformance.harness.checks import check, fail
-from conformance.harness.checks.reasoning import THINK_TAG
+from conformance.harness.checks.reasoning import THINK_TAG, content_text
 from conformance.harness.checks.tool_leak import judge_missing_call, leaked_tool_call
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import HarnessError, NotApplicable, UsageError
@@ -186,7 +186,7 @@ def tool_calls_valid(message: Any, *, tools: list[dict[str, Any]], tool_choice: 
         raise fail("no message object", expected="choices[i].message", actual=message)
     calls = message.get("tool_calls")
     if calls is None or calls == []:
-        judge_missing_call("OAI-TOOLS-001", "content", message.get("content"), declared, tool_choice=tool_choice)
+        judge_missing_call("OAI-TOOLS-001", "content", content_text(dict(message)), declared, tool_choice=tool_choice)
     if not isinstance(calls, list):
         raise fail("tool_calls is not a list", expected="list of tool calls", actual=calls)
     for i, call in enumerate(calls):

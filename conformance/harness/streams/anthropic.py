@@ -106,11 +106,6 @@ class MessagesStream(EventStream):
     message_stop_index: int | None = None  # SSE event index of the first message_stop
     after_stop: list[AntEvent] = field(default_factory=list)  # everything after it, [DONE] included
 
-    @property
-    def done_markers(self) -> list[int]:
-        """Old name of :attr:`done_indices`."""
-        return self.done_indices
-
     @classmethod
     def from_exchange(cls, exchange: Exchange) -> "MessagesStream":
         stream = cls(exchange=exchange)

@@ -50,11 +50,6 @@ class ChunkStream(EventStream):
         """The layer's parsed events: the JSON chunks (error-only frames are in error_chunks)."""
         return self.chunks
 
-    @property
-    def done_event_index(self) -> int | None:
-        """Old name of :attr:`done_index`."""
-        return self.done_index
-
     @classmethod
     def from_exchange(cls, exchange: Exchange) -> "ChunkStream":
         stream = cls(exchange=exchange)
