@@ -33,7 +33,7 @@ def media_type(content_type: str | None) -> str:
 
 @dataclass(slots=True)
 class Exchange:
-    """One recorded HTTP exchange. Headers and URL are redacted at construction."""
+    """One recorded HTTP exchange. :meth:`begin` redacts the URL and headers as it opens the record."""
 
     seq: int
     method: str
