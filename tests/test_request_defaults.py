@@ -172,7 +172,29 @@ def test_defaults_reach_every_api_facade():
         assert body["max_output_tokens"] == 8
     for body in by_path["/v1/messages"]:
         assert body["top_k"] == 8 and body["max_tokens"] == 508  # no off switch declared: the allowance
-    assert by_path["/v1/messages/count_tokens"] == [{"model": "m", "messages": USER}]  # the model only
+    # count_tokens: the model only here (no prompt-shaping Messages default in this profile)
+    assert by_path["/v1/messages/count_tokens"] == [{"model": "m", "messages": USER}]
+
+
+def test_count_tokens_gets_the_prompt_shaping_switch_of_messages():
+    prof = _profile("""
+        [settings]
+        reasoning_default = "on"
+        [settings.request_defaults]
+        messages = { top_k = 8, chat_template_kwargs = { style = "x" } }
+        [settings.reasoning_off]
+        messages = { chat_template_kwargs = { enable_thinking = false } }
+    """)
+    oai, ant, sent = _facades(prof)
+    ant.count_tokens({"messages": USER})
+    ant.messages({"messages": USER, "max_tokens": 4})
+    (_, counted), (_, message) = sent
+    assert counted == {"model": "m", "messages": USER,
+                       "chat_template_kwargs": {"style": "x", "enable_thinking": False}}
+    assert message["chat_template_kwargs"] == counted["chat_template_kwargs"] and message["top_k"] == 8
+    # a count that sets thinking itself is left alone, like the Messages request would be
+    ant.count_tokens({"messages": USER, "thinking": {"type": "enabled", "budget_tokens": 1024}})
+    assert sent[-1][1]["chat_template_kwargs"] == {"style": "x"}
 
 
 def test_explicit_request_values_win_on_the_wire():

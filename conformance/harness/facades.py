@@ -309,8 +309,9 @@ class Anthropic:
         return self.openai.with_defaults("messages", body)
 
     def with_count_model(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A count_tokens request: the model only (no generation, so no generation defaults)."""
-        return body if "model" in body else {"model": self.model, **body}
+        """A count_tokens request: the model and the prompt-shaping part of the Messages defaults
+        (e.g. the template's thinking switch), no generation parameters."""
+        return self.openai.with_defaults("count_tokens", body)
 
     def raw(self, method: str, path: str, *, json_body: Any = None, content: bytes | str | None = None,
             headers: dict[str, str] | None = None, stream: bool = False, reuse: bool = False,

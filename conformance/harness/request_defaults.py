@@ -31,7 +31,9 @@ A request "sets reasoning itself" when it carries any key of the profile's reaso
 that API or one of the well-known controls (``reasoning``, ``reasoning_effort``, ``thinking``,
 ``thinking_token_budget``, ``chat_template_kwargs.enable_thinking`` / ``.thinking``); then neither
 the off switch nor the allowance is applied, so a test that asks for thinking gets exactly what it
-asked for. ``count_tokens`` gets the model only.
+asked for. ``count_tokens`` gets only the prompt-shaping part of the Messages defaults
+(:data:`PROMPT_KEYS`): measured on the reference, a count taken without the Messages request's
+``enable_thinking: false`` is one token off (the template renders differently).
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ KNOWN_CONTROLS: dict[str, tuple[str, ...]] = {
                   "chat_template_kwargs.enable_thinking", "chat_template_kwargs.thinking"),
     "messages": ("thinking", "chat_template_kwargs.enable_thinking", "chat_template_kwargs.thinking"),
 }
+#: What a count_tokens request takes from the Messages defaults: the keys that shape the prompt (a
+#: template switch such as ``chat_template_kwargs.enable_thinking`` changes the rendered prompt, so
+#: the count must be taken under the same switch as the Messages request it is compared with).
+PROMPT_KEYS = ("chat_template_kwargs", "thinking", "system", "tools", "tool_choice")
 SETTING_KEYS = ("request_defaults", "chat_defaults", "reasoning_default", "reasoning_token_allowance",
                 "reasoning_off", "reasoning_on", "reasoning_budget")
 
@@ -185,6 +191,9 @@ class RequestPolicy:
     def apply(self, api: str, body: Any) -> Any:
         """``body`` with the profile's defaults for ``api`` laid under it. Non-object bodies (negative
         tests) pass unchanged."""
+        if api == "count_tokens" and isinstance(body, Mapping):
+            merged = self.apply("messages", body)
+            return {k: v for k, v in merged.items() if k in body or k in PROMPT_KEYS}
         if api not in APIS or not isinstance(body, Mapping):
             return body
         merged = deep_merge(self.defaults.get(api, {}), body)
