@@ -66,6 +66,7 @@ from typing import Any
 
 from conformance.harness import capabilities as caps
 from conformance.harness.client import Client, Exchange
+from conformance.harness.datasets import case
 from conformance.harness.failures import HarnessError
 from conformance.harness.profiles import Profile
 from conformance.harness.redaction import redact
@@ -83,10 +84,6 @@ NOT_PROBED = {
 SIGNAL_4XX_NOT_CAPABILITY = {401, 403, 408, 429}
 REASONING_KEYS = ("reasoning_content", "reasoning")
 _HELLO = [{"role": "user", "content": "Say hello."}]
-_TOOLS = [
-    {"type": "function", "function": {"name": "get_weather", "description": "Get the current weather for a city.",
-     "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}},
-]
 _JSON_SCHEMA = {"name": "greeting", "strict": True, "schema": {
     "type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"],
     "additionalProperties": False}}
@@ -478,31 +475,36 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
              shape=_object_is("chat.completion"))
     decide("json_schema_output", v.declared, v.reason)
 
-    weather = [{"role": "user", "content": "What is the weather in Paris? Use the get_weather tool."}]
-    ex = p.chat({"messages": weather, "tools": _TOOLS, "tool_choice": "auto", "max_tokens": 1})
-    v = read(ex, "tools, tool_choice auto", params=("tools", "tool_choice"), shape=_object_is("chat.completion"))
+    # The tool tests' own request (so the endpoint's prompt cache serves the later probes). Where the
+    # chat template's tool-call syntax is known, the first probe also shows whether the model calls
+    # a tool for the natural prompt (32 tokens: a model that calls starts the call at once).
+    syntax = _call_syntax(props_body)
+    tool_case = case("openai/tools.json", "weather-one-call").request
+    tooled = {"messages": tool_case["messages"], "tools": tool_case["tools"], "temperature": 0}
+    first = p.chat({**tooled, "tool_choice": "auto", "max_tokens": 32 if syntax else 1})
+    v = read(first, "tools, tool_choice auto", params=("tools", "tool_choice"), shape=_object_is("chat.completion"))
     decide("tools", v.declared, v.reason)
     if v.declared:
-        ex = p.chat({"messages": weather, "tools": _TOOLS, "tool_choice": "required", "parallel_tool_calls": True,
-                     "max_tokens": 1})
+        natural_calls = v.ok and _has_tool_call(first)
+        ex = p.chat({**tooled, "tool_choice": "required", "parallel_tool_calls": True, "max_tokens": 1})
         v = read(ex, "tool_choice required, parallel_tool_calls",
                  params=("parallel_tool_calls", "tool_choice", "required"),
                  shape=_object_is("chat.completion"))
         if v.rejected == "parallel_tool_calls":
             decide("parallel_tool_calls", False, v.reason)
-            ex = p.chat({"messages": weather, "tools": _TOOLS, "tool_choice": "required", "max_tokens": 1})
+            ex = p.chat({**tooled, "tool_choice": "required", "max_tokens": 1})
             v = read(ex, "tool_choice required", params=("tool_choice", "required"),
                      shape=_object_is("chat.completion"))
             decide("tool_choice_required", v.declared, v.reason)
         else:
             decide("tool_choice_required", v.declared, v.reason)
             decide("parallel_tool_calls", v.declared, v.reason)
-        ex = p.chat({"messages": weather, "tools": _TOOLS, "max_tokens": 1,
-                     "tool_choice": {"type": "function", "function": {"name": "get_weather"}}})
+        named = {"type": "function", "function": {"name": "get_weather"}}
+        ex = p.chat({**tooled, "max_tokens": 1, "tool_choice": named})
         v = read(ex, "tool_choice named", params=("tool_choice",), shape=_object_is("chat.completion"))
         decide("tool_choice_named", v.declared, v.reason)
-        if chat_ok:
-            _tool_prompts(p, found, props_body)
+        if syntax is not None and chat_ok and isinstance(first, Exchange) and first.status == 200 and not natural_calls:
+            _tool_prompts(p, found, {**tool_case, "tool_choice": "auto", "parallel_tool_calls": False}, syntax)
     else:
         for name in ("tool_choice_required", "tool_choice_named", "parallel_tool_calls"):
             decide(name, False, "tools withheld")
@@ -601,33 +603,21 @@ def _spelled(syntax: str, *cities: str) -> str:
     return "\n".join(_CALL_SYNTAX[syntax].format(name="get_weather", arg="location", value=c) for c in cities)
 
 
-def _tool_prompts(p: _Prober, found: Discovery, props: Any) -> None:
+def _has_tool_call(ex: Exchange | BaseException) -> bool:
+    calls = _message(_json(ex)).get("tool_calls")
+    return isinstance(calls, list) and bool(calls)
+
+
+def _tool_prompts(p: _Prober, found: Discovery, request: dict[str, Any], syntax: str) -> None:
     """Weak models call a tool only when the prompt shows the call in the chat template's own syntax
-    (they imitate it). Probed only where the template is known (llama.cpp ``/props``): the tool
-    tests' own request with its natural prompt; when no call comes back, the same request with the
-    call spelled out; when that one calls, ``settings.tool_prompts`` gives the tool tests those
-    prompts (as conformance/profiles/reference.toml does by hand)."""
-    from conformance.harness.datasets import case  # noqa: PLC0415
-
-    syntax = _call_syntax(props)
-    if syntax is None:
-        return
-    request = {**case("openai/tools.json", "weather-one-call").request, "tool_choice": "auto",
-               "parallel_tool_calls": False}
-
-    def calls(content: str | None) -> bool:
-        # the natural prompt gets 32 tokens (a model that calls tools starts the call at once; a weak
-        # one talks); the spelled-out call gets the case's own budget, and stops when the call ends
-        body = {**request, "max_tokens": 32} if content is None else {
-            **request, "messages": [*request["messages"][:-1], {"role": "user", "content": content}]}
-        ex = p.chat(body)
-        tool_calls = _message(_json(ex)).get("tool_calls") if isinstance(ex, Exchange) and ex.status == 200 else None
-        return isinstance(tool_calls, list) and bool(tool_calls)
-
-    if calls(None):
-        return
+    (they imitate it). Probed only where the template is known (llama.cpp ``/props``) and the model
+    made no call for the tool tests' natural prompt: the same request with the call spelled out in
+    that syntax (the case's own token budget; generation stops when the call ends). When that one
+    calls, ``settings.tool_prompts`` gives the tool tests such prompts (as
+    conformance/profiles/reference.toml does by hand)."""
     one, two = _spelled(syntax, "Paris"), _spelled(syntax, "Paris", "London")
-    if calls(one):
+    ex = p.chat({**request, "messages": [*request["messages"][:-1], {"role": "user", "content": one}]})
+    if isinstance(ex, Exchange) and ex.status == 200 and _has_tool_call(ex):
         found.settings["tool_prompts"] = {"weather-one-call": one, "weather-two-cities": two}
         found.setting_reasons["tool_prompts"] = (
             f"the model made no tool call for the natural prompt but did when the call was spelled out in its "
