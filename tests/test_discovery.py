@@ -217,6 +217,23 @@ def test_nim_like_endpoint():
     assert not found.decisions["hosted_reasoning"].declared  # exclude rejected by name (unknown field)
 
 
+def test_vllm_like_endpoint():
+    nim = nim_like()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith(("/v1/health", "/v1/metadata")):
+            return httpx.Response(404, json={"detail": "Not Found"})
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"object": "list", "data": [
+                {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model_len": 32768}]})
+        return nim(request)
+
+    found = discovery.discover(_client(handler, key=None))
+    assert found.server == "vllm" and "max_model_len" in found.server_reason
+    assert not {"nim_health", "nim_metadata"} & found.capabilities
+    assert found.model == "Qwen/Qwen3-8B" and found.reasoning_field == "reasoning"
+
+
 def test_minimal_endpoint_withholds_on_documented_signals():
     found = discovery.discover(_client(minimal(), key=None))
     assert found.server == "unknown"

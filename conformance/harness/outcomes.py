@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
 from conformance.harness.failures import ConformanceFailure, FailureGroup
@@ -120,14 +119,21 @@ def violations_of(exc: ConformanceFailure, *, default_requirement: str, catalog:
     return out
 
 
+def shape_matches(shape: str, pattern: str) -> bool:
+    """``*`` in a pattern matches any run of characters; everything else is literal (so the
+    ``[*]`` of a schema path or the ``[0]`` of a message need no escaping)."""
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.fullmatch(regex, shape, flags=re.DOTALL) is not None
+
+
 def deviation_excuses(deviation: Any, shapes: Iterable[str]) -> bool:
     """A deviation without ``shapes`` excuses any violation of its requirement (in its cases); with
     ``shapes`` it excuses a violation only when every one of the violation's shapes matches one of
-    its patterns (``fnmatch``, case-sensitive)."""
+    its patterns (:func:`shape_matches`)."""
     patterns = tuple(getattr(deviation, "shapes", ()) or ())
     if not patterns:
         return True
-    return all(any(fnmatchcase(s, p) for p in patterns) for s in shapes)
+    return all(any(shape_matches(s, p) for p in patterns) for s in shapes)
 
 
 def judge(violation: Violation, *, profile: Any, case: str | None, strict: bool) -> Judged:

@@ -36,7 +36,7 @@ class Deviation:
     evidence: str
     issue: str | None = None
     cases: tuple[str, ...] = ()  # restrict to these parametrisation ids (substring match); empty = all
-    # fnmatch patterns over a violation's shapes (conformance.harness.outcomes.shapes_of); empty =
+    # patterns (``*`` = any characters, the rest literal) over a violation's shapes (conformance.harness.outcomes.shapes_of); empty =
     # any violation of the requirement in these cases. With patterns, a violation is excused only
     # when every one of its shapes matches one of them.
     shapes: tuple[str, ...] = ()

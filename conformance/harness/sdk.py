@@ -14,7 +14,7 @@ from conformance.harness.failures import ConformanceFailure, EndpointTimeout, Ha
 
 def request(profile: Any, api: str, **kwargs: Any) -> dict[str, Any]:
     """Keyword arguments for an SDK call on ``api`` (``chat``, ``completions``, ``responses``,
-    ``messages``) with the profile's request defaults and reasoning controls applied, exactly as the
+    ``messages``, ``count_tokens``) with the profile's request defaults and reasoning controls applied, exactly as the
     facades apply them: what the call names stays a named argument, what the profile adds travels
     in ``extra_body``, and a value the call sets is never overridden."""
     from conformance.harness.request_defaults import for_profile  # noqa: PLC0415

@@ -42,7 +42,7 @@ def test_anthropic_sdk_accumulates_message_stream(sdk, model, profile):
 
 @requirement("ANT-SDK-003")
 @pytest.mark.requires("count_tokens")
-def test_anthropic_sdk_counts_tokens(sdk, model):
+def test_anthropic_sdk_counts_tokens(sdk, model, profile):
     with sdk_verdict("ANT-SDK-003", "messages.count_tokens"):
-        counted = sdk.messages.count_tokens(model=model, messages=USER)
+        counted = sdk.messages.count_tokens(**request(profile, "count_tokens", model=model, messages=USER))
         assert isinstance(counted.input_tokens, int)

@@ -17,6 +17,7 @@ import jsonschema
 from conformance.harness.checks import check, fail
 from conformance.harness.checks.anthropic import message_text, require_message
 from conformance.harness.checks.tool_leak import judge_missing_call, leaked_tool_call
+from conformance.harness.checks.tools import json_prefix_error
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import NotApplicable, UsageError
 from conformance.harness.streams.anthropic import MessagesStream, parse_partial_json
@@ -51,17 +52,30 @@ def _schema_errors(instance: Any, schema: Any) -> list[str]:
 @check("ANT-TOOLS-001")
 def tool_use_blocks_valid(message: Any, *, tools: list[dict[str, Any]], tool_choice: Any = "auto") -> None:
     """Each tool_use block has a non-empty id, a declared tool name and an input object valid
-    against that tool's input_schema (JSON Schema 2020-12). For a MessagesStream, the
+    against that tool's input_schema (JSON Schema 2020-12), except the last block of a message cut
+    by max_tokens, whose input cannot be complete (it must still be an object, and when streamed its
+    pieces a prefix of a JSON object). For a MessagesStream, the
     input_json_delta pieces of each tool_use block also join into one JSON object, equal to the
     content_block_start input when that was not empty. A message without tool_use blocks is
     judged by its text: the call written as text fails (the endpoint did not parse its model's
     call), an empty answer fails, prose under tool_choice auto is not applicable."""
     declared = {t.get("name"): t for t in tools if isinstance(t, dict)}
     if isinstance(message, MessagesStream):
-        for block in message.blocks():
-            if block.type != "tool_use" or not block.input_json_deltas:
+        tool_blocks = [b for b in message.blocks() if b.type == "tool_use"]
+        cut = (message.final_message() or {}).get("stop_reason") == "max_tokens"
+        for block in tool_blocks:
+            if not block.input_json_deltas:
                 continue
             value, error = parse_partial_json(block.partial_json)
+            if error is not None and cut and block is tool_blocks[-1]:
+                # The last call, cut by max_tokens: what came must be a prefix of a JSON object;
+                # the finished input does not exist, so it is not judged against the schema.
+                prefix_error = json_prefix_error(block.partial_json, top_object=True)
+                if prefix_error is None:
+                    continue
+                raise fail(f"tool_use block {block.index} (the last, cut by max_tokens): input_json_delta pieces "
+                           f"are not a prefix of a JSON object: {prefix_error}", expected="a JSON object prefix",
+                           actual=_short(block.partial_json))
             if error is not None:
                 raise fail(f"tool_use block {block.index}: input_json_delta pieces do not join into valid JSON",
                            expected="a JSON object", actual=f"{_short(block.partial_json)!r} ({error})")
@@ -91,6 +105,10 @@ def tool_use_blocks_valid(message: Any, *, tools: list[dict[str, Any]], tool_cho
                        actual=value)
         schema = declared[name].get("input_schema")
         if schema is None:
+            continue
+        if body.get("stop_reason") == "max_tokens" and position == uses[-1][0]:
+            # An incomplete tool_use block cut by max_tokens (Anthropic: retry with a higher
+            # max_tokens): its finished input does not exist, so the schema is not judged.
             continue
         errors = _schema_errors(value, schema)
         if errors:
