@@ -10,37 +10,44 @@ pytestmark = pytest.mark.requires("reasoning")
 ASK = [{"role": "user", "content": "Is 17 a prime number? Think briefly, then answer."}]
 
 
-def _thinking(on: bool, **extra):
-    return {"messages": ASK, "max_tokens": 64, "temperature": 0,
-            "chat_template_kwargs": {"enable_thinking": on}, **extra}
+def _thinking(oai, on: bool, *, budget: int | None = None, **extra):
+    """The question with thinking switched on or off the profile's way (settings.reasoning_on /
+    reasoning_off / reasoning_budget: chat_template_kwargs and thinking_token_budget on NIM, vLLM
+    and llama.cpp; the reasoning object on hosted APIs); vLLM's switch when the profile names none."""
+    switch = oai.requests.reasoning("chat", on, budget=budget)
+    if not switch:
+        switch = {"chat_template_kwargs": {"enable_thinking": on}}
+    if budget is not None and not oai.requests.reasoning_budget.get("chat"):
+        switch["thinking_token_budget"] = budget
+    return {"messages": ASK, "max_tokens": 64, "temperature": 0, **switch, **extra}
 
 
 @requirement("OAI-REASON-001")
 def test_reasoning_comes_in_declared_field(oai, profile):
-    checks.reasoning_in_declared_field(oai.chat(_thinking(True)).message, field=profile.reasoning_field)
+    checks.reasoning_in_declared_field(oai.chat(_thinking(oai, True)).message, field=profile.reasoning_field)
 
 
 @requirement("OAI-REASON-002")
 def test_thinking_off_produces_no_reasoning(oai):
-    checks.no_reasoning(oai.chat(_thinking(False)).message)
+    checks.no_reasoning(oai.chat(_thinking(oai, False)).message)
 
 
 @requirement("OAI-REASON-003")
 @pytest.mark.requires("reasoning_budget")
 def test_thinking_token_budget_bounds_reasoning_tokens(oai, profile):
     budget = 16
-    result = oai.chat(_thinking(True, thinking_token_budget=budget, max_tokens=128))
+    result = oai.chat(_thinking(oai, True, budget=budget, max_tokens=128))
     checks.reasoning_within_budget(result.usage, budget=budget, slack=int(profile.setting("budget_slack", 0)))
 
 
 @requirement("OAI-REASON-004")
 def test_reasoning_tokens_do_not_exceed_completion_tokens(oai):
-    checks.reasoning_tokens_bounded(oai.chat(_thinking(True)).usage)
+    checks.reasoning_tokens_bounded(oai.chat(_thinking(oai, True)).usage)
 
 
 @requirement("OAI-REASON-005")
 def test_reasoning_tokens_reported_when_reasoning_present(oai):
-    result = oai.chat(_thinking(True))
+    result = oai.chat(_thinking(oai, True))
     checks.reasoning_tokens_reported(result.usage, result.message)
 
 
@@ -48,22 +55,22 @@ def test_reasoning_tokens_reported_when_reasoning_present(oai):
 @pytest.mark.parametrize("mode", ["blocking", pytest.param("streaming", marks=pytest.mark.requires("streaming"))])
 def test_no_think_tags_leak_into_content(oai, mode):
     if mode == "blocking":
-        checks.no_think_leak(oai.chat(_thinking(True)).message.get("content"))
+        checks.no_think_leak(oai.chat(_thinking(oai, True)).message.get("content"))
     else:
-        checks.no_think_leak(oai.chat_stream(_thinking(True)))
+        checks.no_think_leak(oai.chat_stream(_thinking(oai, True)))
 
 
 @requirement("OAI-REASON-007")
 @pytest.mark.requires("streaming")
 def test_stream_and_non_stream_agree_on_reasoning_presence(oai):
-    blocking = oai.chat(_thinking(True)).message
-    streamed = oai.chat_stream(_thinking(True))
+    blocking = oai.chat(_thinking(oai, True)).message
+    streamed = oai.chat_stream(_thinking(oai, True))
     checks.reasoning_presence_agrees(checks.has_reasoning(streamed), checks.has_reasoning(blocking))
 
 
 @requirement("OAI-REASON-008")
 def test_length_finish_after_reasoning_leaves_content(oai):
-    result = oai.chat(_thinking(True, max_tokens=16))
+    result = oai.chat(_thinking(oai, True, max_tokens=16))
     checks.content_not_starved_by_reasoning(result.message, result.finish_reason)
 
 
