@@ -620,7 +620,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     levels = {r.id: r.level.value for r in state.catalog}
     titles = {r.id: r.title for r in state.catalog}
     doc = reporting.write_conformance_json(reports / "conformance.json", state.info, list(state.records.values()),
-                                           levels)
+                                           levels, intermittent=[d.requirement for d in state.profile.deviations
+                                                                 if d.intermittent])
     deviations = {d.requirement: d.reason + (" (intermittent)" if d.intermittent else "")
                   for d in state.profile.deviations}
     reporting.write_summary_md(reports / "summary.md", doc, titles, deviations)

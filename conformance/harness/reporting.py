@@ -150,7 +150,8 @@ def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str
             "test_outcomes": {r.nodeid: r.outcome for r in sorted(records, key=lambda r: r.nodeid)}}
 
 
-def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
+def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord], levels: dict[str, str],
+                           *, intermittent: Iterable[str] = ()) -> dict[str, Any]:
     agg = aggregate(records, levels)
     doc = {
         "suite_version": __version__,
@@ -165,6 +166,9 @@ def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord],
         "coverage": agg["coverage"],
         "observations": agg["observations"],
         "test_outcomes": agg["test_outcomes"],
+        # requirements whose known deviation is declared intermittent: passed and xfailed are the
+        # same verdict for them (tools/compare_runs.py treats them so)
+        "intermittent_deviations": sorted(set(intermittent)),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
