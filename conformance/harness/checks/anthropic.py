@@ -169,6 +169,29 @@ class _OpenBlock:
         self.start = start
 
 
+def tool_input_from_pieces(kind: Any, index: Any, partial: str, *, cut_last: bool) -> dict[str, Any] | None:
+    """Judge the joined ``input_json_delta`` pieces of one tool block: they form a JSON object, or,
+    for the last tool block of a message cut by max_tokens (incomplete by nature; Anthropic: retry
+    with a higher max_tokens), a prefix of one. Returns the object, or None for a cut block that
+    is a valid prefix (nothing more to judge); raises otherwise (the caller's check stamps it)."""
+    from conformance.harness.checks.tools import json_prefix_error  # noqa: PLC0415 - no import cycle
+
+    value, error = parse_partial_json(partial)
+    if error is not None and cut_last:
+        prefix_error = json_prefix_error(partial, top_object=True)
+        if prefix_error is None:
+            return None
+        raise fail(f"{kind} block {index} (the last, cut by max_tokens): input_json_delta pieces are not a prefix "
+                   f"of a JSON object: {prefix_error}", expected="a JSON object prefix", actual=_short(partial))
+    if error is not None:
+        raise fail(f"{kind} block {index}: input_json_delta pieces do not join into valid JSON",
+                   expected="a JSON object", actual=f"{_short(partial)!r} ({error})")
+    if not isinstance(value, dict):
+        raise fail(f"{kind} block {index}: input_json_delta pieces join into JSON that is not an object",
+                   expected="a JSON object", actual=_short(partial))
+    return value
+
+
 @check("ANT-STREAM-005")
 def content_blocks_well_formed(stream: MessagesStream) -> None:
     """Content blocks are indexed 0, 1, 2, … in order; each runs content_block_start, deltas of the
@@ -176,8 +199,6 @@ def content_blocks_well_formed(stream: MessagesStream) -> None:
     (text: text/citations deltas; thinking: thinking deltas then exactly one signature_delta;
     tool_use: input_json_delta pieces that join into a JSON object, or for the last block of a
     message cut by max_tokens a prefix of one; redacted_thinking: none)."""
-    from conformance.harness.checks.tools import json_prefix_error  # noqa: PLC0415 - no import cycle
-
     due = 0
     current: _OpenBlock | None = None
     # The last tool block of a message cut by max_tokens is incomplete by nature (Anthropic: retry
@@ -235,21 +256,7 @@ def content_blocks_well_formed(stream: MessagesStream) -> None:
             raise fail(f"thinking block {index} stops without a signature_delta",
                        expected="exactly one signature_delta before content_block_stop", actual=event.describe())
         if current.type in TOOL_BLOCKS:
-            value, error = parse_partial_json(current.partial)
-            if error is not None and index == last_tool:
-                prefix_error = json_prefix_error(current.partial, top_object=True)
-                if prefix_error is not None:
-                    raise fail(f"{current.type} block {index} (the last, cut by max_tokens): input_json_delta pieces "
-                               f"are not a prefix of a JSON object: {prefix_error}",
-                               expected="a JSON object prefix", actual=_short(current.partial))
-                current = None
-                continue
-            if error is not None:
-                raise fail(f"{current.type} block {index}: input_json_delta pieces do not join into valid JSON",
-                           expected="a JSON object", actual=f"{_short(current.partial)!r} ({error})")
-            if not isinstance(value, dict):
-                raise fail(f"{current.type} block {index}: input_json_delta pieces join into JSON that is not an "
-                           "object", expected="a JSON object", actual=_short(current.partial))
+            tool_input_from_pieces(current.type, index, current.partial, cut_last=index == last_tool)
         current = None
     if current is not None:
         raise fail(f"content block {current.index} never stopped", expected="content_block_stop",

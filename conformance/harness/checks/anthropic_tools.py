@@ -15,12 +15,11 @@ from typing import Any
 import jsonschema
 
 from conformance.harness.checks import check, fail
-from conformance.harness.checks.anthropic import message_text, require_message
+from conformance.harness.checks.anthropic import message_text, require_message, tool_input_from_pieces
 from conformance.harness.checks.tool_leak import judge_missing_call, leaked_tool_call
-from conformance.harness.checks.tools import json_prefix_error
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import NotApplicable, UsageError
-from conformance.harness.streams.anthropic import MessagesStream, parse_partial_json
+from conformance.harness.streams.anthropic import MessagesStream
 
 
 def _short(text: Any, limit: int = 160) -> str:
@@ -66,22 +65,10 @@ def tool_use_blocks_valid(message: Any, *, tools: list[dict[str, Any]], tool_cho
         for block in tool_blocks:
             if not block.input_json_deltas:
                 continue
-            value, error = parse_partial_json(block.partial_json)
-            if error is not None and cut and block is tool_blocks[-1]:
-                # The last call, cut by max_tokens: what came must be a prefix of a JSON object;
-                # the finished input does not exist, so it is not judged against the schema.
-                prefix_error = json_prefix_error(block.partial_json, top_object=True)
-                if prefix_error is None:
-                    continue
-                raise fail(f"tool_use block {block.index} (the last, cut by max_tokens): input_json_delta pieces "
-                           f"are not a prefix of a JSON object: {prefix_error}", expected="a JSON object prefix",
-                           actual=_short(block.partial_json))
-            if error is not None:
-                raise fail(f"tool_use block {block.index}: input_json_delta pieces do not join into valid JSON",
-                           expected="a JSON object", actual=f"{_short(block.partial_json)!r} ({error})")
-            if not isinstance(value, dict):
-                raise fail(f"tool_use block {block.index}: input_json_delta pieces join into JSON that is not an "
-                           "object", expected="a JSON object", actual=_short(block.partial_json))
+            value = tool_input_from_pieces("tool_use", block.index, block.partial_json,
+                                           cut_last=cut and block is tool_blocks[-1])
+            if value is None:
+                continue  # the last call, cut by max_tokens: a valid prefix; its schema is not judged
             start_input = block.start.get("input")
             if start_input not in (None, {}) and start_input != value:
                 raise fail(f"tool_use block {block.index}: the content_block_start input and the input_json_delta "
