@@ -40,7 +40,7 @@ from conformance.harness.failures import EndpointTimeout, HarnessError, Transpor
 from conformance.harness.redaction import redact
 from conformance.harness.sse import SSEParser
 
-__all__ = ["HOP_BY_HOP_HEADERS", "USER_AGENT", "Client", "Exchange", "ExchangeHook", "Forwarded", "Timeouts"]
+__all__ = ["HOP_BY_HOP_HEADERS", "USER_AGENT", "Client", "Exchange", "ExchangeHook", "Forwarded", "StopRule", "Timeouts"]
 
 USER_AGENT = f"llm-endpoint-conformance/{__version__}"
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus the ones httpx computes
@@ -64,6 +64,8 @@ class Timeouts:
 
 
 ExchangeHook = Callable[[Exchange], None]
+#: Asked after every body chunk of a request that passed one: a reason (str) stops reading.
+StopRule = Callable[[Exchange], "str | None"]
 
 
 @dataclass(slots=True)
@@ -177,7 +179,9 @@ class Client:
         if ex.stream:
             ex.sse = SSEParser()
 
-    def _on_bytes(self, ex: Exchange, chunk: bytes, t0: float, buf: bytearray) -> None:
+    def _on_bytes(self, ex: Exchange, chunk: bytes, t0: float, buf: bytearray,
+                  limits: Timeouts | None = None) -> None:
+        limits = limits or self.timeouts
         t = time.monotonic() - t0
         if ex.first_byte_s is None:
             ex.first_byte_s = t
@@ -190,8 +194,8 @@ class Client:
         buf.extend(chunk)
         if ex.sse is not None:
             ex.sse.feed(chunk, t=t)
-        if t > self.timeouts.total_s:
-            raise EndpointTimeout(f"total time limit of {self.timeouts.total_s}s exceeded after {t:.1f}s")
+        if t > limits.total_s:
+            raise EndpointTimeout(f"total time limit of {limits.total_s}s exceeded after {t:.1f}s")
 
     def _finish(self, ex: Exchange, buf: bytearray, t0: float, error: BaseException | None) -> None:
         ex.body = bytes(buf)
@@ -247,11 +251,14 @@ class Client:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         auth: str | None = "bearer",
+        timeouts: Timeouts | None = None,
+        stop: StopRule | None = None,
     ) -> Exchange:
         """Send one request; return the recorded exchange (whatever the status). Runs
         :meth:`arequest` on the client's own event-loop thread and waits for it."""
         future = asyncio.run_coroutine_threadsafe(
-            self.arequest(method, path, json=json, content=content, headers=headers, stream=stream, auth=auth),
+            self.arequest(method, path, json=json, content=content, headers=headers, stream=stream, auth=auth,
+                          timeouts=timeouts, stop=stop),
             self._background_loop(),
         )
         try:
@@ -359,9 +366,17 @@ class Client:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         auth: str | None = "bearer",
+        timeouts: Timeouts | None = None,
+        stop: StopRule | None = None,
     ) -> Exchange:
+        """``timeouts`` replaces the client's for this one request (e.g. a read timeout scaled to a
+        long prompt's prefill). ``stop`` is asked after every body chunk; when it returns a reason
+        the client stops reading, closes the response and records the reason in
+        ``Exchange.stopped`` (a budget for a stream that would otherwise run to the end of the
+        window). Stopping is the caller's decision, not an error."""
         url, hdrs, body = self._build(method, path, json, content, headers, auth, stream)
         client, semaphore = self._async_client()
+        limits = timeouts or self.timeouts
         async with semaphore:
             ex = self._new_exchange(method, url, hdrs, body, stream)
             t0 = time.monotonic()
@@ -369,8 +384,9 @@ class Client:
             state = {"phase": "before response headers"}
             error: BaseException | None = None
             try:
-                async with asyncio.timeout(self.timeouts.total_s):
-                    await self._arun(client, ex, method, url, hdrs, body, stream, t0, buf, state)
+                async with asyncio.timeout(limits.total_s):
+                    await self._arun(client, ex, method, url, hdrs, body, stream, t0, buf, state,
+                                     limits=limits, stop=stop)
             except BaseException as exc:  # noqa: BLE001
                 error = exc
             self._finish(ex, buf, t0, error)
@@ -379,9 +395,9 @@ class Client:
                     raise error
                 if isinstance(error, TimeoutError) and not isinstance(error, HarnessError):
                     raise EndpointTimeout(
-                        f"total time limit of {self.timeouts.total_s}s exceeded ({state['phase']})"
+                        f"total time limit of {limits.total_s}s exceeded ({state['phase']})"
                     ) from error
-                raise self._translate(error, state["phase"], self.timeouts) from error
+                raise self._translate(error, state["phase"], limits) from error
             return ex
 
     async def _arun(
@@ -396,13 +412,19 @@ class Client:
         t0: float,
         buf: bytearray,
         state: dict[str, str],
+        *,
+        limits: Timeouts | None = None,
+        stop: StopRule | None = None,
     ) -> None:
+        limits = limits or self.timeouts
         request = client.build_request(method, url, headers=hdrs, content=body)
+        if limits is not self.timeouts:
+            request.extensions["timeout"] = limits.httpx().as_dict()
         response = await client.send(request, stream=True)
         try:
             self._on_headers(ex, response, t0)
             state["phase"] = "stream" if stream else "reading body"
-            idle = self.timeouts.stream_idle_s if stream else self.timeouts.read_s
+            idle = limits.stream_idle_s if stream else limits.read_s
             iterator = response.aiter_bytes().__aiter__()
             while True:
                 try:
@@ -413,7 +435,10 @@ class Client:
                     raise EndpointTimeout(
                         f"{'stream idle' if stream else 'read'} timeout ({idle}s) {state['phase']}"
                     ) from None
-                self._on_bytes(ex, chunk, t0, buf)
+                self._on_bytes(ex, chunk, t0, buf, limits)
+                if stop is not None and (reason := stop(ex)):
+                    ex.stopped = str(reason)
+                    break
         finally:
             await response.aclose()
 

@@ -65,7 +65,17 @@ OPTIONS: tuple[Option, ...] = (
            "e.g. OAI-STREAM-002,ANT-STREAM)", ""),
     Option("concurrency", "number of concurrent streams in the concurrency test", 8, int),
     Option("test-timeout", "backstop: wall-clock limit per test in seconds (0 disables)", 900.0, float),
+    Option("long-context", "long-context tier: off (no window tests), boundary (limit discovery, behaviour at the "
+           "window, token limits; the prompts that must be processed are capped by --max-prompt-tokens) or full "
+           "(also the needle-retrieval evaluation up to the window)", "boundary"),
+    Option("max-prompt-tokens", "largest prompt (tokens) the long-context tests may ask the endpoint to process; "
+           "prompts over the window are sent whatever their size (a conforming server rejects them before "
+           "prefill)", 32768, int),
+    Option("context-length", "the context window you expect (tokens); compared with what the endpoint says", None,
+           int),
 )
+
+LONG_CONTEXT_TIERS = ("off", "boundary", "full")
 
 
 def _coerce(opt: Option, value: Any) -> Any:
@@ -114,10 +124,16 @@ def resolve(
             endpoint = endpoint[: -len("/v1")]
         if not endpoint.startswith(("http://", "https://")):
             raise UsageError(f"--endpoint must be an http(s) URL, got {redact_url(endpoint)!r}")
-    for opt in ("timeout", "connect-timeout", "read-timeout", "stream-idle-timeout", "max-body-mb"):
+    for opt in ("timeout", "connect-timeout", "read-timeout", "stream-idle-timeout", "max-body-mb",
+                "max-prompt-tokens"):
         dest = "llmconf_" + opt.replace("-", "_")
         if values[dest] <= 0:
             raise UsageError(f"--{opt} must be positive")
+    if values["llmconf_context_length"] is not None and values["llmconf_context_length"] <= 0:
+        raise UsageError("--context-length must be positive")
+    tier = str(values["llmconf_long_context"]).strip().lower()
+    if tier not in LONG_CONTEXT_TIERS:
+        raise UsageError(f"--long-context must be one of {', '.join(LONG_CONTEXT_TIERS)}, got {tier!r}")
     return Settings(
         endpoint=endpoint,
         model=values["llmconf_model"],
@@ -140,6 +156,9 @@ def resolve(
         requirements=tuple(r.strip() for r in values["llmconf_requirement"].split(",") if r.strip()),
         extra_capabilities=tuple(c.strip() for c in values["llmconf_add_capability"].split(",") if c.strip()),
         concurrency=values["llmconf_concurrency"],
+        long_context=tier,
+        max_prompt_tokens=values["llmconf_max_prompt_tokens"],
+        context_length=values["llmconf_context_length"],
         sources=sources,
     )
 
@@ -168,6 +187,9 @@ class Settings:
     requirements: tuple[str, ...] = ()
     extra_capabilities: tuple[str, ...] = ()
     concurrency: int = 8
+    long_context: str = "boundary"
+    max_prompt_tokens: int = 32768
+    context_length: int | None = None
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -197,6 +219,8 @@ class Settings:
                 "total": self.timeout_s,
             },
             "strict": self.strict,
+            "long_context": {"tier": self.long_context, "max_prompt_tokens": self.max_prompt_tokens,
+                             "context_length": self.context_length},
         }
 
 

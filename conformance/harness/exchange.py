@@ -55,6 +55,9 @@ class Exchange:
     total_s: float | None = None
     error: str | None = None  # transport or timeout failure, if the exchange did not complete
     truncated: bool = False  # the body exceeded the size limit and was cut
+    #: The client stopped reading on purpose (a caller's ``stop`` budget, e.g. a stream that would
+    #: otherwise run to the end of the context window): why. The body is what arrived until then.
+    stopped: str | None = None
 
     @classmethod
     def begin(
@@ -130,6 +133,8 @@ class Exchange:
         events = f", {len(self.sse.events)} events" if self.sse is not None else ""
         took = f", {self.total_s:.2f}s" if self.total_s is not None else ""
         err = f", error: {self.error}" if self.error else ""
+        if self.stopped:
+            err += f", stopped by the client: {self.stopped}"
         return f"{self.method} {self.path} → {status} ({kind}, {len(self.body)} bytes{events}{took}{err})"
 
     def as_record(self) -> dict[str, Any]:
@@ -140,6 +145,7 @@ class Exchange:
         else:
             parsed = self.request_json
             body = parsed if parsed is not None else redact(self.request_body.decode("utf-8", "replace"))[:4000]
+            body = elide_long_strings(body)
         return {
             "seq": self.seq,
             "request": {
@@ -164,8 +170,28 @@ class Exchange:
                 "chunks": len(self.chunk_times),
             },
             "error": self.error,
+            "stopped_by_client": self.stopped,
         }
 
     def redacted_body(self) -> bytes:
         return redact_bytes(self.body)
 
+
+
+#: Strings longer than this are shown head and tail in records (long-context prompts are megabytes).
+LONG_STRING_CHARS = 2000
+
+
+def elide_long_strings(value: Any, limit: int = LONG_STRING_CHARS) -> Any:
+    """``value`` with every string longer than ``limit`` cut to its head and tail and a marker
+    saying how many characters were left out (the request as sent stays in ``request_body``)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        half = limit // 2
+        return f"{value[:half]}…[{len(value) - 2 * half} characters elided]…{value[-half:]}"
+    if isinstance(value, list):
+        return [elide_long_strings(v, limit) for v in value]
+    if isinstance(value, dict):
+        return {k: elide_long_strings(v, limit) for k, v in value.items()}
+    return value

@@ -208,11 +208,15 @@ class OpenAI:
         stream: bool = False,
         auth: str | None = "bearer",
         reuse: bool = False,
+        timeouts: Any = None,
+        stop: Any = None,
     ) -> Exchange:
-        """Send anything; no passive checks (for negative tests)."""
+        """Send anything; no passive checks (for negative tests). ``timeouts`` and ``stop`` go to
+        :meth:`Client.request` (a per-request timeout, a client-side budget for a stream)."""
         key = _key(method, path, json_body if content is None else repr(content), stream, [headers, auth])
         return self._send(key, reuse, lambda: self.client.request(
-            method, path, json=json_body, content=content, headers=headers, stream=stream, auth=auth))
+            method, path, json=json_body, content=content, headers=headers, stream=stream, auth=auth,
+            timeouts=timeouts, stop=stop))
 
     def chat(self, body: dict[str, Any], *, reuse: bool = True) -> ChatResult:
         body = self.with_model({k: v for k, v in body.items() if k != "stream"})
@@ -315,10 +319,11 @@ class Anthropic:
 
     def raw(self, method: str, path: str, *, json_body: Any = None, content: bytes | str | None = None,
             headers: dict[str, str] | None = None, stream: bool = False, reuse: bool = False,
-            auth: str | None = "default") -> Exchange:
+            auth: str | None = "default", timeouts: Any = None, stop: Any = None) -> Exchange:
         return self.openai.raw(method, path, json_body=json_body, content=content,
                                headers={**self.headers(), **(headers or {})}, stream=stream,
-                               auth=self.auth if auth == "default" else auth, reuse=reuse)
+                               auth=self.auth if auth == "default" else auth, reuse=reuse,
+                               timeouts=timeouts, stop=stop)
 
     def messages(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
         from conformance.harness.checks import anthropic as ant_checks  # noqa: PLC0415
