@@ -43,6 +43,8 @@ CAPABILITIES: dict[str, str] = {
     "thinking_toggle": "chat_template_kwargs.enable_thinking switches reasoning on and off",
     "reasoning_budget": "thinking_token_budget bounds reasoning tokens",
     "hosted_reasoning": "hosted reasoning{effort,max_tokens,exclude} request object",
+    # context window
+    "responses_truncation": "Responses truncation auto drops input to fit the window (disabled rejects)",
     # multimodal
     "vision": "image inputs",
     "audio": "audio inputs",

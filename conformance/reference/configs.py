@@ -23,8 +23,10 @@ class ReferenceConfig:
     template: str
     #: ``--reasoning-format``: ``deepseek`` puts thoughts in ``message.reasoning_content``.
     reasoning_format: str = "deepseek"
-    #: Total context (``-c``); llama-server splits it between the ``parallel`` slots.
-    ctx_size: int = 8192
+    #: Total context (``-c``); llama-server splits it between the ``parallel`` slots. 4096 = two
+    #: 2048-token windows: the long-context tests fill a whole window, and this CPU prefills only
+    #: ~130 tokens/s on one thread, so a 2048 window costs ~16 s per cold prompt (4096 cost ~31 s).
+    ctx_size: int = 4096
     parallel: int = 2
     #: ``--threads``. 1, not 2, by measurement: with 2 threads on a 2-core machine, generation
     #: collapses from ~74 to 2-8 tokens/s whenever another process keeps one core busy (ggml's
