@@ -29,6 +29,7 @@ import pytest
 from conformance import __version__
 from conformance.harness import capabilities as caps
 from conformance.harness import config as cfg
+from conformance.harness import context as ctx
 from conformance.harness import discovery, outcomes, profiles, reporting
 from conformance.harness.checks import load_all as load_all_checks
 from conformance.harness.client import Client, Timeouts
@@ -55,6 +56,7 @@ MARKERS = {
     "requires": "requires(*capabilities): skip unless the profile declares every capability",
     "eval": "eval: an accuracy evaluation (separate gate)",
     "slow": "slow: takes more than a few seconds against a real endpoint",
+    "long_context": "long_context(tier): runs only when --long-context is at least tier (boundary or full)",
 }
 
 
@@ -77,6 +79,7 @@ class RunState:
         # (the server enforces it, so authentication is tested too); it is redacted like any other.
         self.api_key = settings.api_key
         self.client: Client | None = None
+        self.context_window: ctx.ContextWindow | None = None
 
     def sink(self, exc: ConformanceFailure, kind: str | None = None) -> list[outcomes.Judged]:
         """Judge a violation seen during the current test and record it against the requirement it
@@ -262,6 +265,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash[STATE]
     if item.config.stash.get(DISCOVERY, None) is not None:
         _discover_once(item, state)
+    for mark in item.iter_markers("long_context"):
+        tier = mark.args[0] if mark.args else "boundary"
+        if tier not in ctx.TIERS[1:]:
+            raise pytest.UsageError(f"{item.nodeid}: long_context tier must be boundary or full, got {tier!r}")
+        if not ctx.tier_allows(state.settings.long_context, tier):
+            pytest.skip(f"long-context tier '{state.settings.long_context}' selected (--long-context); "
+                        f"this test needs '{tier}'")
     needed = {a for m in item.iter_markers("requires") for a in m.args}
     needed |= set(state.catalog[ids[0]].capabilities)
     unknown = needed - caps.CAPABILITIES.keys()
@@ -606,6 +616,83 @@ def ant(oai: OpenAI) -> Anthropic:
     return Anthropic(client=oai.client, schemas=oai.schemas, passive=oai.passive, model=oai.model, openai=oai)
 
 
+def _live_printer(config: pytest.Config) -> Any:
+    """A function printing one line on the terminal past output capture (progress of long requests)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        if reporter is None:
+            return
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            reporter.ensure_newline()
+            reporter.write_line(f"[long-context] {line}")
+    return say
+
+
+def _long_context_plan(session: pytest.Session, cw: ctx.ContextWindow) -> list[str]:
+    """The token budget of the long-context tests selected in this run, printed before they start."""
+    items = [i for i in session.items if i.get_closest_marker("long_context") is not None]
+    runnable = [i for i in items if ctx.tier_allows(cw.tier, (i.get_closest_marker("long_context").args
+                                                                or ("boundary",))[0])]
+    window = cw.tokens or 0
+    processed = min(window, cw.cap)
+    return [
+        f"tier {cw.tier}: {len(runnable)} long-context tests selected ({len(items) - len(runnable)} need a higher tier)",
+        f"budget: each processes at most {processed} prompt tokens (min(window, --max-prompt-tokens {cw.cap})); "
+        f"over-window probes send about {window + 16} tokens that a conforming server rejects before prefill; "
+        f"upper bound {len(runnable) * max(processed, window + 16):,} prompt tokens sent",
+        f"timeouts grow by 1 s per {cw.prefill_tps:g} prompt tokens (profile prefill_tokens_per_second)",
+    ]
+
+
+@pytest.fixture(scope="session")
+def context_window(request: pytest.FixtureRequest, oai: OpenAI, ant: Anthropic, model: str,
+                   llmconf_state: RunState) -> ctx.ContextWindow:
+    """The endpoint's context window (``conformance.harness.context``), discovered once, at the
+    first test that asks for it; the plan and budget of the long-context tests are printed then.
+    Tests without a window to work with are skipped with the reason (no source states it)."""
+    state = llmconf_state
+    if state.settings.long_context == "off":
+        pytest.skip("long-context tier 'off' selected (--long-context)")
+    if state.context_window is None:
+        profile = oai.passive.profile
+
+        def billed(api: str, text: str) -> int:
+            user = [{"role": "user", "content": text}]
+            if api == "chat":
+                path, body, auth = "/v1/chat/completions", oai.with_model(
+                    {"messages": user, "max_tokens": 1, "temperature": 0}), "bearer"
+            elif api == "completions":
+                path, body, auth = "/v1/completions", oai.with_completion_model(
+                    {"prompt": text, "max_tokens": 1, "temperature": 0}), "bearer"
+            elif api == "responses":
+                path, body, auth = "/v1/responses", oai.with_responses_model(
+                    {"input": text, "max_output_tokens": 16, "temperature": 0}), "bearer"
+            elif api == "messages":
+                path, body, auth = "/v1/messages", ant.with_model(
+                    {"messages": user, "max_tokens": 1, "temperature": 0}), "default"
+            else:
+                raise HarnessError(f"unknown API {api!r} for a context-window prompt")
+            raw = ant.raw if api == "messages" else oai.raw
+            ex = raw("POST", path, json_body=body, auth=auth, timeouts=None)
+            tokens = ctx.billed_tokens(api, ex.json_or_none())
+            if tokens is None:
+                raise HarnessError(f"could not read the prompt tokens {api} bills: {ex.summary()}")
+            return tokens
+
+        say = _live_printer(request.config)
+        cw = ctx.discover(client=oai.client, model=model, settings=state.settings, profile=profile, billed=billed,
+                          calibration_api="completions" if profile.has("completions") else "chat", progress=say)
+        state.context_window = cw
+        for line in cw.lines() + _long_context_plan(request.session, cw):
+            say(line)
+    cw = state.context_window
+    if cw.tokens is None:
+        pytest.skip("no source states the context window (pass --context-length N or set settings.context_length)")
+    return cw
+
+
 # --- end of run -------------------------------------------------------------------------------
 
 
@@ -617,6 +704,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not state.records:
         return
     reports = Path(state.settings.reports_dir)
+    if state.context_window is not None:
+        state.info.context_window = state.context_window.as_report()
     levels = {r.id: r.level.value for r in state.catalog}
     titles = {r.id: r.title for r in state.catalog}
     doc = reporting.write_conformance_json(reports / "conformance.json", state.info, list(state.records.values()),

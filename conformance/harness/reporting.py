@@ -129,6 +129,8 @@ class RunInfo:
     strict: bool = False
     reference: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    #: The context window as discovered (``conformance.harness.context``), when a long-context test ran.
+    context_window: dict[str, Any] | None = None
 
 
 def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
@@ -170,6 +172,8 @@ def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord],
         # same verdict for them (tools/compare_runs.py treats them so)
         "intermittent_deviations": sorted(set(intermittent)),
     }
+    if info.context_window is not None:
+        doc["context_window"] = info.context_window
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     return doc

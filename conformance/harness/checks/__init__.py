@@ -87,6 +87,7 @@ def load_all() -> dict[str, CheckInfo]:
         sdk,
         sse,
         tools,
+        window,
     )
 
     return CHECKS
