@@ -1,0 +1,147 @@
+"""conformance.harness.context offline: window sources, the choice among them, prompt sizing with an
+exact and a calibrated counter, scaled timeouts, the stream budget and the tier order."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.harness import context as ctx
+from conformance.harness.client import Timeouts
+from conformance.harness.exchange import Exchange
+from conformance.harness.failures import HarnessError
+from conformance.harness.sse import SSEParser
+
+LLAMA_MODELS = {"object": "list", "data": [{"id": "gemma", "object": "model", "meta": {"n_ctx": 2048,
+                                                                                     "n_ctx_train": 32768}}]}
+LLAMA_PROPS = {"default_generation_settings": {"n_ctx": 2048}, "total_slots": 2}
+VLLM_MODELS = {"object": "list", "data": [{"id": "other", "max_model_len": 8192},
+                                          {"id": "nvidia/nemotron", "max_model_len": 262144}]}
+
+
+def test_llama_cpp_sources_and_training_context():
+    sources = ctx.window_sources(LLAMA_MODELS, LLAMA_PROPS, None, model="gemma")
+    assert [(s.name, s.value, s.served) for s in sources] == [
+        ("/v1/models meta.n_ctx", 2048, True),
+        ("/v1/models meta.n_ctx_train (training context)", 32768, False),
+        ("llama.cpp /props default_generation_settings.n_ctx (per slot)", 2048, True),
+    ]
+    chosen, disagreements, notes = ctx.choose(sources)
+    assert chosen.value == 2048 and disagreements == [] and notes == []
+
+
+def test_vllm_source_of_the_requested_model():
+    sources = ctx.window_sources(VLLM_MODELS, None, {"count": 1, "max_model_len": 262144}, model="nvidia/nemotron")
+    assert [(s.name, s.value) for s in sources] == [("/v1/models max_model_len", 262144),
+                                                    ("/tokenize max_model_len", 262144)]
+
+
+def test_endpoint_statement_wins_and_a_declared_difference_is_a_disagreement():
+    sources = ctx.window_sources(VLLM_MODELS, None, None, model="nvidia/nemotron", option_value=131072,
+                                 profile_value=262144, profile_name="nim")
+    chosen, disagreements, _ = ctx.choose(sources)
+    assert chosen.name == "/v1/models max_model_len"
+    assert disagreements == ["--context-length says 131072 tokens, /v1/models max_model_len says 262144"]
+
+
+def test_declared_window_used_when_the_endpoint_states_none():
+    sources = ctx.window_sources({"data": [{"id": "m"}]}, None, None, model="m", option_value=128000)
+    chosen, disagreements, _ = ctx.choose(sources)
+    assert (chosen.name, chosen.value, disagreements) == ("--context-length", 128000, [])
+    assert ctx.choose([])[0] is None
+
+
+def test_served_window_beyond_training_context_is_noted():
+    body = {"data": [{"id": "m", "meta": {"n_ctx": 65536, "n_ctx_train": 32768}}]}
+    _, disagreements, notes = ctx.choose(ctx.window_sources(body, None, None, model="m"))
+    assert disagreements == [] and notes and "exceeds" in notes[0]
+
+
+def _window(counter: ctx.TokenCounter, overhead: int = 10) -> ctx.ContextWindow:
+    return ctx.ContextWindow(tokens=2048, source="test", sources=[], disagreements=[], notes=[], tier="boundary",
+                             cap=32768, counter=counter, base_timeouts=Timeouts(read_s=100, stream_idle_s=50,
+                                                                                 total_s=100),
+                             prefill_tps=100.0, billed=lambda api, text: counter.count(text) + overhead)
+
+
+def _words(text: str) -> int:  # a fake exact tokenizer: one token per word, two for long words
+    return sum(2 if len(w) > 6 else 1 for w in text.split())
+
+
+@pytest.mark.parametrize("n", [50, 333, 2000])
+def test_exact_prompt_bills_the_requested_size_within_one_word(n):
+    cw = _window(ctx.TokenCounter(method="fake", exact=_words))
+    p = cw.prompt("chat", n)
+    assert p.tokens == _words(p.text) + 10
+    assert n - 2 <= p.tokens <= n  # a two-token word may not fit
+    assert p.tolerance == 2 and "exact" in p.method
+    assert cw.prompt("chat", n) is p  # cached
+
+
+def test_calibrated_prompt_and_calibration():
+    counter = ctx.calibrate(lambda text: len(text) // 4 + 7)
+    assert counter.tokens_per_char == pytest.approx(0.25, rel=0.02) and not counter.is_exact
+    cw = _window(counter)
+    p = cw.prompt("chat", 1000)
+    assert abs(p.tokens - 1000) <= p.tolerance and p.tolerance >= 8
+
+
+def test_calibration_refuses_a_count_that_does_not_grow():
+    with pytest.raises(HarnessError, match="cannot calibrate"):
+        ctx.calibrate(lambda text: 5)
+
+
+def test_prompt_smaller_than_the_template_is_refused():
+    with pytest.raises(HarnessError, match="template alone"):
+        _window(ctx.TokenCounter(method="fake", exact=_words), overhead=50).prompt("chat", 20)
+
+
+def test_timeouts_scale_with_the_prompt():
+    t = _window(ctx.TokenCounter(method="fake", exact=_words)).timeouts(2000)
+    assert (t.read_s, t.stream_idle_s, t.total_s) == (120.0, 70.0, 120.0)
+
+
+def test_stop_after_tokens_counts_events():
+    rule = ctx.ContextWindow.stop_after_tokens(4)
+    ex = Exchange.begin("POST", "http://x/v1/chat/completions", {}, b"{}", stream=True)
+    ex.sse = SSEParser()
+    ex.sse.feed(b"data: {}\n\n" * 20)
+    assert rule(ex) is None
+    ex.sse.feed(b"data: {}\n\n" * 1)
+    assert "client budget" in rule(ex)
+
+
+def test_tiers():
+    assert ctx.tier_allows("full", "boundary") and ctx.tier_allows("boundary", "boundary")
+    assert not ctx.tier_allows("boundary", "full") and not ctx.tier_allows("off", "boundary")
+
+
+@pytest.mark.parametrize(("api", "body", "expected"), [
+    ("chat", {"usage": {"prompt_tokens": 12}}, 12),
+    ("responses", {"usage": {"input_tokens": 12}}, 12),
+    ("messages", {"usage": {"input_tokens": 5, "cache_read_input_tokens": 40}}, 45),
+    ("messages", {"usage": {"output_tokens": 5}}, None),
+    ("count_tokens", {"input_tokens": 45}, 45),
+    ("chat", {"choices": []}, None),
+])
+def test_billed_tokens(api, body, expected):
+    assert ctx.billed_tokens(api, body) == expected
+
+
+def _resolve(**cli):
+    from conformance.harness import config as cfg
+
+    values = {f"llmconf_{k}": v for k, v in cli.items()}
+    return cfg.resolve(lambda dest: values.get(dest), lambda name: None, env={})
+
+
+def test_long_context_options():
+    from conformance.harness.failures import UsageError
+
+    s = _resolve()
+    assert (s.long_context, s.max_prompt_tokens, s.context_length) == ("boundary", 32768, None)
+    s = _resolve(long_context="FULL", max_prompt_tokens="1048576", context_length="262144")
+    assert (s.long_context, s.max_prompt_tokens, s.context_length) == ("full", 1048576, 262144)
+    assert s.redacted()["long_context"]["tier"] == "full"
+    for bad in ({"long_context": "huge"}, {"max_prompt_tokens": "0"}, {"context_length": "-5"}):
+        with pytest.raises(UsageError):
+            _resolve(**bad)
