@@ -145,3 +145,21 @@ def test_long_context_options():
     for bad in ({"long_context": "huge"}, {"max_prompt_tokens": "0"}, {"context_length": "-5"}):
         with pytest.raises(UsageError):
             _resolve(**bad)
+
+
+def test_count_tokens_is_the_last_resort_tokenizer():
+    import httpx
+
+    from conformance.harness.client import Client
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"error": "not found"})
+
+    client = Client("http://endpoint.test", transport=httpx.MockTransport(handler))
+    try:
+        assert ctx._tokenizer(client, "m") is None  # noqa: SLF001
+        found = ctx._tokenizer(client, "m", lambda text: 40 + len(text.split()))  # noqa: SLF001
+    finally:
+        client.close()
+    assert found is not None and "count_tokens" in found[0]
+    assert found[1]("one two three") == 3

@@ -134,8 +134,12 @@ def _json(ex: Exchange) -> Any:
     return ex.json_or_none()
 
 
-def _tokenizer(client: Any, model: str) -> tuple[str, Callable[[str], int]] | None:
-    """The endpoint's tokenizer, if it offers one, as (name, count function)."""
+def _tokenizer(client: Any, model: str, count_tokens: Callable[[str], int | None] | None = None
+               ) -> tuple[str, Callable[[str], int]] | None:
+    """The endpoint's tokenizer, if it offers one, as (name, count function). ``count_tokens``
+    (Anthropic ``/v1/messages/count_tokens`` for one user message) is the last resort: it counts a
+    templated prompt, so the text's count is taken as that minus the count for ``"a"`` plus one;
+    the constant cancels out of every size, since the template overhead is measured the same way."""
     def llama(text: str) -> int | None:
         body = _json(client.request("POST", "/tokenize", json={"content": text, "add_special": False}))
         tokens = body.get("tokens") if isinstance(body, dict) else None
@@ -153,9 +157,18 @@ def _tokenizer(client: Any, model: str) -> tuple[str, Callable[[str], int]] | No
             return len(tokens) if isinstance(tokens, list) else None
         return count
 
+    def anthropic(text: str) -> int | None:
+        assert count_tokens is not None
+        whole, base = count_tokens(text), count_tokens("a")
+        return whole - base + 1 if isinstance(whole, int) and isinstance(base, int) else None
+
     probe = "The river passes the green hill at dawn."
-    for name, fn in (("llama.cpp POST /tokenize", llama), ("vLLM POST /tokenize", vllm("/tokenize")),
-                     ("SGLang POST /v1/tokenize", vllm("/v1/tokenize"))):
+    candidates: list[tuple[str, Callable[[str], int | None]]] = [
+        ("llama.cpp POST /tokenize", llama), ("vLLM POST /tokenize", vllm("/tokenize")),
+        ("SGLang POST /v1/tokenize", vllm("/v1/tokenize"))]
+    if count_tokens is not None:
+        candidates.append(("Anthropic POST /v1/messages/count_tokens", anthropic))
+    for name, fn in candidates:
         try:
             first = fn(probe)
         except HarnessError:
@@ -366,11 +379,12 @@ def calibrate(billed_completion: Callable[[str], int], *, seed: int = 11) -> Tok
 
 def discover(*, client: Any, model: str, settings: Any, profile: Any,
              billed: Callable[[str, str], int], calibration_api: str,
+             count_tokens: Callable[[str], int | None] | None = None,
              progress: Callable[[str], None] = print) -> ContextWindow:
     """Read every statement of the window and set up token counting (a handful of cheap requests)."""
     models = client.request("GET", "/v1/models")
     props = client.request("GET", "/props")
-    tok = _tokenizer(client, model)
+    tok = _tokenizer(client, model, count_tokens)
     tokenize_body = None
     if tok is not None and tok[0].startswith(("vLLM", "SGLang")):
         path = "/tokenize" if tok[0].startswith("vLLM") else "/v1/tokenize"

@@ -681,9 +681,15 @@ def context_window(request: pytest.FixtureRequest, oai: OpenAI, ant: Anthropic, 
                 raise HarnessError(f"could not read the prompt tokens {api} bills: {ex.summary()}")
             return tokens
 
+        def count_tokens(text: str) -> int | None:
+            ex = ant.raw("POST", "/v1/messages/count_tokens",
+                         json_body=ant.with_count_model({"messages": [{"role": "user", "content": text}]}))
+            return ctx.billed_tokens("count_tokens", ex.json_or_none()) if ex.status == 200 else None
+
         say = _live_printer(request.config)
         cw = ctx.discover(client=oai.client, model=model, settings=state.settings, profile=profile, billed=billed,
-                          calibration_api="completions" if profile.has("completions") else "chat", progress=say)
+                          calibration_api="completions" if profile.has("completions") else "chat",
+                          count_tokens=count_tokens if profile.has("count_tokens") else None, progress=say)
         state.context_window = cw
         for line in cw.lines() + _long_context_plan(request.session, cw):
             say(line)
