@@ -10,6 +10,8 @@ Each ``<arg>`` is plain JSON (passed as is) or one typed wrapper, built by sendi
 real :class:`~conformance.harness.client.Client` over an ``httpx.MockTransport``:
 
 * ``{"exchange": {"status": 200, "headers": {...}, "body": <JSON> | "body_text": "..."}}`` → Exchange
+  (``"sse": "..."`` instead of a body: a streamed Exchange with its SSE parse; ``"stopped": "why"``
+  records a client stop budget as ``Exchange.stopped``)
 * ``{"stream": {"status": 200, "headers": {...}, "sse": "data: ...\\n\\n"}}`` → ChunkStream
   (``"headers"`` defaults to ``text/event-stream``; ``"sse_chunks": [...]`` sends several chunks)
 * ``{"sse": "raw text"}`` → the closed SSEParser of a stream with that body
@@ -78,13 +80,18 @@ def _build(arg: Any) -> Any:
         return arg
     (kind, spec), = arg.items()
     if kind == "exchange":
-        headers = spec.get("headers", {"content-type": "application/json"})
-        if "body_text" in spec:
+        streamed = "sse" in spec  # a streamed exchange (parsed SSE), e.g. one the client stopped
+        headers = spec.get("headers", {"content-type": "text/event-stream" if streamed else "application/json"})
+        if streamed:
+            body = spec["sse"].encode("utf-8")
+        elif "body_text" in spec:
             body = spec["body_text"].encode("utf-8")
         else:
             body = json.dumps(spec.get("body")).encode("utf-8")
-        return mock_exchange(status=spec.get("status", 200), headers=headers, body=body,
-                             method=spec.get("method", "POST"), path=spec.get("path", "/v1/chat/completions"))
+        ex = mock_exchange(status=spec.get("status", 200), headers=headers, body=body, stream=streamed,
+                           method=spec.get("method", "POST"), path=spec.get("path", "/v1/chat/completions"))
+        ex.stopped = spec.get("stopped")  # as the client records a caller's stop budget
+        return ex
     if kind == "sse_bytes_hex":  # raw bytes (e.g. invalid UTF-8) → the closed SSEParser
         ex = mock_exchange(headers={"content-type": "text/event-stream"}, chunks=[bytes.fromhex(spec)], stream=True)
         return ex.sse

@@ -554,7 +554,9 @@ def test_fault_is_caught_by_its_requirement(upstream: str, schemas: SchemaSet, s
 
 
 def test_every_declared_requirement_has_a_scenario() -> None:
-    covered = {(s.fault, s.requirement) for s in SCENARIOS}
+    from tests.test_context_faults import CONTEXT_SCENARIOS  # the context faults need a windowed upstream
+
+    covered = {(s.fault, s.requirement) for s in [*SCENARIOS, *CONTEXT_SCENARIOS]}
     declared = {(f.name, r) for f in FAULTS.values() for r in f.requirements}
     assert declared - covered == set()
     assert covered - declared == set()

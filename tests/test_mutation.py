@@ -279,3 +279,68 @@ def test_run_mutation_hook_errors_adapters_and_fresh_dirs(tmp_path: Path):
     assert md.splitlines()[0] == f"# Mutation score: {doc['headline']} — FAIL"
     assert "| boom | OAI-STREAM-002 | - | broken |" in md
     assert json.loads((tmp_path / "mutation.json").read_text())["adapted"] == {"caught": 1, "faults": 1}
+
+
+def test_a_fault_with_run_settings_is_measured_against_a_baseline_with_the_same_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from conformance.harness.profiles import load
+
+    settings = mutation.RunSettings(options=("--read-timeout=3",), profile_settings=(("prefill_tokens_per_second", 9),),
+                                    why="short timeouts")
+    monkeypatch.setitem(mutation.RUN_SETTINGS, "drop-done", settings)
+    calls: list[tuple[str, str, list[str]]] = []
+    clean = _doc(**{rid.replace("-", "_"): row({f"t::{rid}": "passed"})
+                    for f in FAULTS.values() for rid in f.requirements})
+
+    def suite(url: str, requirements: list[str], reports: Path, **options: Any) -> mutation.RunReport:
+        calls.append((reports.name, options["profile"], list(options["extra"])))
+        doc = json.loads(json.dumps(clean))
+        if reports.name == "drop-done":
+            doc["requirements"]["OAI-STREAM-002"]["violations"] = [
+                {"test": "t::OAI-STREAM-002", "kind": "failed", "message": "x"}]
+        return parse_report(doc)
+
+    _, results = run_mutation([FAULTS["drop-done"], FAULTS["crlf"]], "http://127.0.0.1:9", tmp_path,
+                              profile="reference", key_env=None, suite=suite, log=lambda line: None)
+    by_run = {name: (profile, extra) for name, profile, extra in calls}
+    assert [c[0] for c in calls] == ["baseline", "baseline+drop-done-settings", "drop-done", "crlf"]
+    assert by_run["baseline"] == ("reference", []) and by_run["crlf"] == ("reference", [])
+    assert by_run["drop-done"] == by_run["baseline+drop-done-settings"]
+    derived, extra = by_run["drop-done"]
+    assert extra == ["--read-timeout=3"]
+    profile = load(derived)  # extends the profile given, with the settings laid over it
+    assert profile.name == "reference" and profile.setting("prefill_tokens_per_second") == 9
+    assert len(profile.deviations) == len(load("reference").deviations)
+    result = results[0]
+    assert result.outcome == "caught" and "short timeouts (--read-timeout=3), against its own baseline" in result.detail
+
+
+def test_costly_requirements_stay_out_of_the_shared_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    own = Fault("own-baseline", "a fault whose tests are costly", ("OAI-CTX-003", "OAI-CTX-004"), False, (),
+                Hooks(request=lambda ctx, request: request))
+    monkeypatch.setitem(mutation.FAULTS, own.name, own)
+    monkeypatch.setitem(mutation.RUN_SETTINGS, own.name, mutation.RunSettings(shared_baseline=False, why="costly"))
+    shared = mutation.shared_requirements()
+    assert "OAI-CTX-003" not in shared  # declared by no other fault
+    assert "OAI-CTX-004" in shared  # overflow-500 declares it too
+    selections: dict[str, list[str]] = {}
+
+    def suite(url: str, requirements: list[str], reports: Path, **options: Any) -> mutation.RunReport:
+        selections[reports.name] = sorted(requirements)
+        return parse_report(_doc(**{rid.replace("-", "_"): row({f"t::{rid}": "passed"}) for rid in requirements}))
+
+    run_mutation([own, FAULTS["crlf"]], "http://127.0.0.1:9", tmp_path, profile="reference", key_env=None,
+                 suite=suite, log=lambda line: None)
+    assert selections["baseline+own-baseline-settings"] == selections["own-baseline"] == ["OAI-CTX-003",
+                                                                                          "OAI-CTX-004"]
+    assert selections["crlf"] == selections["baseline"] == shared
+
+
+def test_run_settings_name_real_faults():
+    assert set(mutation.RUN_SETTINGS) <= set(FAULTS)
+    hang = mutation.RUN_SETTINGS["overflow-hang"]
+    assert any(o.startswith("--read-timeout=") for o in hang.options)
+    assert set(FAULTS["overflow-hang"].requirements) == {"OAI-CTX-004", "ANT-CTX-002"}  # over-window tests only
+    shared = mutation.shared_requirements()
+    assert {"OAI-CTX-001", "OAI-CTX-004", "OAI-CTX-005", "ANT-CTX-002"} <= set(shared)
+    assert not {"OAI-CTX-003", "ANT-CTX-001", "OAI-CTX-009", "ANT-CTX-004"} & set(shared)

@@ -14,10 +14,11 @@ order for every request whose path is in a fault's ``routes`` (empty ``routes`` 
    (e.g. force ``stream_options.include_usage``), or answer it locally with a :class:`Response`
    (the upstream is then not called).
 2. Non-stream answers (any Content-Type but ``text/event-stream``):
-   ``response(ctx, Response) -> Response`` sees the whole answer (status, headers, body bytes) and
-   returns the one to send; the proxy sets a correct ``Content-Length``.
-3. Event streams: ``head(ctx, Response) -> Response`` sees the status and headers (``body`` is
-   empty); then ``events(ctx, Iterator[Event]) -> Iterator[Event]`` transforms the stream *event
+   ``response(ctx, Response) -> Response | Hold`` sees the whole answer (status, headers, body
+   bytes) and returns the one to send (the proxy sets a correct ``Content-Length``), or
+   :class:`Hold` to send nothing and keep the connection open (a hang).
+3. Event streams: ``head(ctx, Response) -> Response | Hold`` sees the status and headers
+   (``body`` is empty); then ``events(ctx, Iterator[Event]) -> Iterator[Event]`` transforms the stream *event
    by event* (a generator: it may drop, alter, insert, reorder or, when a fault needs the whole
    stream, buffer events); finally ``wire(ctx, Event, list[bytes]) -> list[bytes]`` changes the
    serialisation of one event (line endings, how the bytes are cut into writes). Wire hooks run
@@ -170,6 +171,16 @@ class Response:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """What a ``response`` or ``head`` hook returns to answer *nothing*: the proxy sends no status
+    line and keeps the connection open until the client gives up (closes it), the proxy stops, or
+    the proxy's ``hold_limit_s`` passes (then the connection is closed, still unanswered). Hooks of
+    later faults do not see the answer. A hang, made without a clock in the hook."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One block of an event stream: a dispatched event (``data`` set) or a block that dispatches
     nothing (``data is None``: comments, blank lines, a BOM, an unterminated tail).
@@ -274,7 +285,7 @@ class FaultContext:
 
 
 RequestHook = Callable[[FaultContext, Request], "Request | Response"]
-ResponseHook = Callable[[FaultContext, Response], Response]
+ResponseHook = Callable[[FaultContext, Response], "Response | Hold"]
 EventsHook = Callable[[FaultContext, Iterator[Event]], Iterator[Event]]
 WireHook = Callable[[FaultContext, Event, list[bytes]], list[bytes]]
 

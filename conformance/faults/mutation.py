@@ -30,7 +30,12 @@ A neutral transformation must change no verdict: the same outcome for every test
 violations (test, kind) for every requirement (an intermittent deviation coming or going is
 listed, not counted). Faults aimed at behaviours the reference lacks or
 already gets wrong are measured through *adapters* (``conformance.faults.adapters``) applied to
-their own baseline too, and counted apart. Writes ``mutation.json`` and ``mutation.md``, headed
+their own baseline too, and counted apart. A fault that needs other run settings
+(:data:`RUN_SETTINGS`: client timeouts, profile settings, a narrower test selection; e.g.
+``overflow-hang``, which would otherwise wait out a prompt-scaled timeout per held request) is
+measured against a baseline run of its own with the same settings; the requirements of a fault
+whose tests are costly (window-sized prompts, budgeted generations) are left out of the shared
+baseline and so of the neutral runs. Writes ``mutation.json`` and ``mutation.md``, headed
 "N/N caught on the raw reference, M/M through adapters"; exits 1 unless every fault is caught, none
 is broken and no neutral transformation changed a verdict; 2 when a report lacks the violation
 lists (a suite older than this runner: nothing is guessed).
@@ -71,6 +76,66 @@ ADAPTED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "responses-delta-text-mismatch": (("responses-sequencing", "responses-final-text"), ()),
     "anthropic-invalid-input-json-delta": (("anthropic-first-tool-call",), ()),
 }
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Options for the suite runs of one fault and of its own baseline: extra command-line options
+    (pytest's too, e.g. ``-k``), profile settings laid over the profile (a derived profile that
+    ``extends`` it). ``shared_baseline`` False: the fault's requirements are left out of the shared
+    baseline and the neutral runs (unless another fault declares them): its tests are too costly
+    to run six times."""
+
+    options: tuple[str, ...] = ()
+    profile_settings: tuple[tuple[str, Any], ...] = ()
+    why: str = ""
+    shared_baseline: bool = True
+
+
+RUN_SETTINGS: dict[str, RunSettings] = {
+    # A held (never answered) request costs the suite its whole timeout: the read timeout plus the
+    # prompt's prefill time at the profile's rate (the reference: 120 s + ~2060 tokens at 40
+    # tokens/s, ~170 s, for each of the 8 over-window requests). A hold is a hang at any timeout,
+    # and the server rejects an over-window prompt before any prefill, so these runs use short
+    # client timeouts and no prefill allowance. Selection: OAI-CTX-004 / ANT-CTX-002 (the
+    # over-window tests), plus discovery's few cheap requests, which 6 s leave ample room for.
+    "overflow-hang": RunSettings(
+        options=("--read-timeout=6", "--stream-idle-timeout=6", "--timeout=30"),
+        profile_settings=(("prefill_tokens_per_second", 1_000_000),),
+        why="short client timeouts (a held request is a hang at any timeout)"),
+    # The prompts that fit are window-sized: their prefill is the costliest thing the suite does
+    # (the reference: ~90 s for OAI-CTX-003 + ANT-CTX-001), so they run for this fault only.
+    "silent-truncation": RunSettings(
+        why="window-sized prompts, run for this fault only", shared_baseline=False),
+    # Every token-limit case is a budgeted stream (~75 s for all 29 on the reference). The cases
+    # zero and minus-two show an ignored limit (a server that keeps them bounded or rejects them
+    # generates without end once the limit is gone); the others read as unbounded already on many
+    # servers (the reference: -1, the window + 1, 2**31 - 1), where a stripped limit changes nothing.
+    "max-tokens-ignored": RunSettings(
+        options=("-k", "minus-two or zero"),
+        why="the token-limit cases zero and minus-two only", shared_baseline=False),
+}
+
+
+def shared_requirements() -> list[str]:
+    """The requirements of the shared baseline and of the neutral runs: every fault's, but those
+    declared only by faults whose :class:`RunSettings` keep them out."""
+    return sorted({r for f in FAULTS.values()
+                   if RUN_SETTINGS.get(f.name, RunSettings()).shared_baseline for r in f.requirements})
+
+
+def derived_profile(profile: str, settings: Sequence[tuple[str, Any]], path: Path) -> str:
+    """Write a profile that ``extends`` ``profile`` (a shipped name or a .toml path) with
+    ``settings`` laid over its ``[settings]``; return its path."""
+    parent = profile if not profile.endswith(".toml") else str(Path(profile).resolve())
+    lines = [f"extends = {json.dumps(parent)}", "", "[settings]"]
+    for key, value in settings:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"profile setting {key}: only numbers and strings are written, got {value!r}")
+        lines.append(f"{key} = {json.dumps(value)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
 
 
 class ReportFormatError(Exception):
@@ -292,7 +357,7 @@ def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, pro
                  suite: Suite = run_suite, proxy_factory: Callable[..., Any] = FaultProxy,
                  log: Callable[[str], None] = print) -> tuple[RunReport, list[FaultResult]]:
     """The baseline, then every selected fault (through its adapters, with their own baseline)."""
-    union = sorted({r for f in FAULTS.values() for r in f.requirements})
+    union = shared_requirements()
     intermittent = Intermittent.of_profile(load_profile(profile))
     t0 = time.monotonic()
     base = measure(upstream, [], union, reports / "baseline", suite=suite, proxy_factory=proxy_factory,
@@ -301,23 +366,32 @@ def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, pro
         raise RuntimeError(f"the baseline run failed: {base.error}")
     baseline = base.report
     log(f"baseline: {len(baseline.rows)} requirements in {time.monotonic() - t0:.0f}s")
-    adapted: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], Measurement] = {}
+    adapted: dict[tuple[Any, ...], Measurement] = {}
     results: list[FaultResult] = []
     for fault in selected:
         t1 = time.monotonic()
         selection = union if fault.neutral else list(fault.requirements)
         adapters, caps = ADAPTED.get(fault.name, ((), ()))
         extra = ["--add-capability=" + ",".join(caps)] if caps else []
+        settings = RUN_SETTINGS.get(fault.name)
+        run_profile = profile
+        if settings is not None:
+            extra += list(settings.options)
+            if settings.profile_settings:
+                run_profile = derived_profile(profile, settings.profile_settings,
+                                              reports / "profiles" / f"{fault.name}.toml")
         reference = base
-        if adapters or caps:
-            key = (adapters, caps, tuple(selection))
+        if adapters or caps or settings is not None:
+            key = (adapters, caps, tuple(selection), settings)
             if key not in adapted:
+                label = "+".join([*adapters, *([f"{fault.name}-settings"] if settings is not None else [])])
                 adapted[key] = measure(upstream, [ADAPTERS[a] for a in adapters], selection,
-                                       reports / f"baseline+{'+'.join(adapters)}", suite=suite,
-                                       proxy_factory=proxy_factory, profile=profile, key_env=key_env, extra=extra)
+                                       reports / f"baseline+{label}", suite=suite,
+                                       proxy_factory=proxy_factory, profile=run_profile, key_env=key_env,
+                                       extra=extra)
             reference = adapted[key]
         run = measure(upstream, [*(ADAPTERS[a] for a in adapters), fault], selection, reports / fault.name,
-                      suite=suite, proxy_factory=proxy_factory, profile=profile, key_env=key_env, extra=extra)
+                      suite=suite, proxy_factory=proxy_factory, profile=run_profile, key_env=key_env, extra=extra)
         hook_errors = {**reference.hook_errors, **run.hook_errors}
         empty = RunReport({}, {}, {}, {})
         if fault.neutral:
@@ -328,6 +402,9 @@ def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, pro
                            hook_errors=hook_errors, adapters=adapters, intermittent=intermittent)
             if adapters:
                 result.detail = f"through adapters {', '.join(adapters)}; {result.detail}"
+            if settings is not None:
+                how = f" ({' '.join(settings.options)})" if settings.options else ""
+                result.detail = f"{settings.why}{how}, against its own baseline; {result.detail}"
         if not hook_errors and (run.error or reference.error):
             what = "the adapted baseline" if reference.error else "the run"
             result.outcome, result.detail = "broken", f"{what} failed: {reference.error or run.error}"

@@ -18,7 +18,9 @@ that raises is the fault's defect, never a verdict on the endpoint: it is counte
 ``X-Llmconf-Fault-Hook-Error`` header naming the fault) or, mid-stream, a truncated body. A client
 that goes away is noticed at the next write: the upstream response is closed at once. Reads of
 the client's request and writes to it are bounded by the read timeout, reads from the upstream
-by the client's timeouts, so no thread waits forever.
+by the client's timeouts, so no thread waits forever. A hook that returns
+:class:`~conformance.faults.model.Hold` (a hang) gets no answer sent at all: the connection stays
+open until the client closes it, the proxy stops or ``hold_limit_s`` passes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import collections
 import contextlib
 import itertools
 import random
+import select
 import socket
 import threading
 import time
@@ -36,7 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import __version__
-from conformance.faults.model import Event, Fault, FaultContext, Request, Response
+from conformance.faults.model import Event, Fault, FaultContext, Hold, Request, Response
 from conformance.faults.stream import iter_events
 from conformance.faults.table import resolve
 from conformance.harness.client import Client, Timeouts
@@ -127,7 +130,8 @@ class FaultProxy:
     allowed); an unknown name raises :class:`~conformance.faults.table.UnknownFault`.
     ``seed`` makes the random choices of the faults reproducible; ``write_pause_s`` is the pause
     between the several writes of one event (only faults such as ``split-bytes`` produce them), so
-    that they reach the client as separate reads; ``log`` receives one redacted line per exchange.
+    that they reach the client as separate reads; ``log`` receives one redacted line per exchange;
+    ``hold_limit_s`` bounds how long a held (never answered) request keeps its connection.
     """
 
     def __init__(
@@ -142,12 +146,15 @@ class FaultProxy:
         write_pause_s: float = 0.001,
         log: Callable[[str], None] | None = None,
         keep_exchanges: int = 100,
+        hold_limit_s: float = 900.0,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"upstream must be an http(s) URL, got {redact(upstream)!r}")
         if write_pause_s < 0:
             raise UsageError("write_pause_s must be ≥ 0")
+        if hold_limit_s <= 0:
+            raise UsageError("hold_limit_s must be > 0")
         self.upstream = upstream.rstrip("/")
         self.faults: tuple[Fault, ...] = resolve(faults)
         self.host = host
@@ -155,6 +162,8 @@ class FaultProxy:
         self.timeouts = timeouts
         self.seed = seed
         self.write_pause_s = write_pause_s
+        self.hold_limit_s = hold_limit_s
+        self._stopping = threading.Event()  # set by stop(): held requests end
         self._log = log
         # Recent upstream exchanges (redacted records), newest last.
         self.exchanges: collections.deque[Exchange] = collections.deque(maxlen=keep_exchanges)
@@ -191,6 +200,7 @@ class FaultProxy:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()
         server.shutdown()
         server.server_close()
         if self._thread is not None:
@@ -375,7 +385,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_whole(self, ctx: FaultContext, faults: list[Fault], response: Response) -> None:
         for fault in faults:
             if fault.hooks.response is not None:
-                response = _call_hook(fault, "response", fault.hooks.response, ctx, response)
+                answer = _call_hook(fault, "response", fault.hooks.response, ctx, response)
+                if isinstance(answer, Hold):
+                    self._hold(fault, answer)
+                    return
+                response = answer
         if self._bodyless(response.status):
             # HEAD keeps the upstream's length (of the body a GET would get); 1xx/204/304 have none.
             declared = response.header("content-length") if self.command == "HEAD" else None
@@ -384,13 +398,48 @@ class _Handler(BaseHTTPRequestHandler):
         self._start(response, length=len(response.body))
         self._write(response.body)
 
+    def _hold(self, fault: Fault, hold: Hold) -> None:
+        """Send nothing; keep the connection until the client closes it (or resets it), the proxy
+        stops or ``hold_limit_s`` passes; then close it unanswered."""
+        proxy = self.proxy
+        self.close_connection = True
+        proxy.log(f"{self.command} {urlsplit(self.path).path}: held unanswered by {fault.name}"
+                  + (f" ({hold.reason})" if hold.reason else ""))
+        started = time.monotonic()
+        deadline = started + proxy.hold_limit_s
+        sock = self.connection
+        why = f"hold limit {proxy.hold_limit_s:g}s reached"
+        while True:
+            if proxy._stopping.is_set():
+                why = "proxy stopped"
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                readable, _, _ = select.select([sock], [], [], min(0.1, left))
+                if readable and not sock.recv(1, socket.MSG_PEEK):
+                    why = "client closed the connection"
+                    break
+            except (OSError, ValueError):
+                why = "connection reset"
+                break
+            if readable:  # the client sent more bytes (a pipelined request): it waits too
+                time.sleep(min(0.1, max(left, 0)))
+        proxy.log(f"{self.command} {urlsplit(self.path).path}: hold by {fault.name} ended after "
+                  f"{time.monotonic() - started:.1f}s: {why}")
+
     def _bodyless(self, status: int) -> bool:
         return self.command == "HEAD" or status < 200 or status in (204, 304)
 
     def _send_stream(self, ctx: FaultContext, faults: list[Fault], head: Response, chunks: Iterator[bytes]) -> None:
         for fault in faults:
             if fault.hooks.head is not None:
-                head = _call_hook(fault, "head", fault.hooks.head, ctx, head)
+                answer = _call_hook(fault, "head", fault.hooks.head, ctx, head)
+                if isinstance(answer, Hold):
+                    self._hold(fault, answer)
+                    return
+                head = answer
         if self._bodyless(head.status):
             self._start(head, length=None, bodyless=True)
             return

@@ -16,6 +16,14 @@ from conformance.faults.hooks.anthropic import (
     invalid_input_json_stream,
 )
 from conformance.faults.hooks.common import map_json_body, map_json_events
+from conformance.faults.hooks.context import (
+    PROPS,
+    advertise_double_window,
+    overflow_hang,
+    overflow_to_500,
+    strip_token_limits,
+    truncate_long_prompt,
+)
 from conformance.faults.hooks.http import client_error_to_500, malformed_envelope, text_html_json, text_plain_stream
 from conformance.faults.hooks.neutral import add_extra_field, add_extra_field_body, keepalive, line_endings, split_bytes
 from conformance.faults.hooks.nim import not_serving
@@ -55,6 +63,7 @@ from conformance.faults.model import (
     COUNT_TOKENS,
     EXTRA_FIELD,
     MESSAGES,
+    MODELS,
     OPENAI_ROUTES,
     READY,
     RESPONSES,
@@ -67,6 +76,7 @@ from conformance.harness.failures import UsageError
 
 
 _ALL_STATUSES = range(100, 600)
+_GENERATION = (CHAT, COMPLETIONS, RESPONSES, MESSAGES)  # the routes that take a prompt and an output limit
 
 _FAULT_LIST: tuple[Fault, ...] = (
     # chat completions streams
@@ -153,6 +163,26 @@ _FAULT_LIST: tuple[Fault, ...] = (
     Fault("wrong-content-type", "event streams are served as text/plain, JSON as text/html",
           ("OAI-STREAM-001", "HTTP-CTYPE-001"), False, (),
           Hooks(head=text_plain_stream, response=text_html_json)),
+    # context window and token limits (issue 9)
+    Fault("silent-truncation",
+          "request bodies over 4 KB go upstream with the middle half of every prompt string over 1024 characters "
+          "dropped (a \"middle-out\" cut): fewer prompt tokens are billed than were sent, and a prompt over the "
+          "window fits and is answered 200", ("OAI-CTX-003", "OAI-CTX-004", "ANT-CTX-001", "ANT-CTX-002"), False,
+          _GENERATION, Hooks(request=truncate_long_prompt)),
+    Fault("overflow-500", "a 4xx whose body says the context window is exceeded becomes 500 with the same body",
+          ("OAI-CTX-004", "ANT-CTX-002"), False, _GENERATION, Hooks(response=overflow_to_500)),
+    Fault("overflow-hang",
+          "a 4xx whose body says the context window is exceeded is never answered: the connection is held "
+          "without a status line until the client gives up", ("OAI-CTX-004", "ANT-CTX-002"), False, _GENERATION,
+          Hooks(response=overflow_hang)),
+    Fault("models-window-mismatch",
+          "the window stated by /v1/models (max_model_len, added if absent; llama.cpp meta.n_ctx) and llama.cpp "
+          "/props (n_ctx) is doubled; the server still enforces its real window", ("OAI-CTX-001", "OAI-CTX-005"), False,
+          (MODELS, PROPS), Hooks(response=map_json_body(advertise_double_window))),
+    Fault("max-tokens-ignored",
+          "max_tokens, max_completion_tokens and max_output_tokens are removed from requests: the server "
+          "generates to its end of sequence or to the window", ("OAI-CTX-009", "ANT-CTX-004"), False, _GENERATION,
+          Hooks(request=strip_token_limits)),
     # neutral: a correct suite flags none of these (INFO at most)
     Fault("keepalive-comments", "a ': keep-alive' comment block between events", (), True, (),
           Hooks(events=keepalive)),

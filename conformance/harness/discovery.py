@@ -46,7 +46,8 @@ What counts as the "expected shape" or the "effect":
   reasoning tokens stay within the budget).
 * ``auth``: a request without the key gets 401/403 → declared; gets 2xx → withheld.
 * ``open_responses`` is a claim (``--open-responses``), ``responses_store``, ``vision``, ``audio``
-  and ``video`` are needed by no test of this suite: not probed, withheld (``--add-capability``).
+  and ``video`` are needed by no test of this suite, and ``responses_truncation`` shows only on an
+  input over the window: not probed, withheld (``--add-capability``).
 
 Server family: ``llama.cpp`` when ``GET /props`` answers a llama-server properties object or the
 models list says ``owned_by: llamacpp``; ``nim`` when the NIM health and metadata routes answer;
@@ -77,6 +78,9 @@ UNKNOWN_FIELD = "llmconf_unknown_field_probe"
 NOT_PROBED = {
     "open_responses": "not probed: a claim of the endpoint, not observable cheaply (use --open-responses)",
     "responses_store": "not probed: no test of this suite needs it (use --add-capability)",
+    # A cheap probe cannot tell: truncation "auto" is judged only on an input over the window, which
+    # a conforming endpoint processes up to the window (the OAI-CTX-008 test's own request).
+    "responses_truncation": "not probed: only an input over the context window shows it (use --add-capability)",
     "vision": "not probed: no test of this suite needs it (use --add-capability)",
     "audio": "not probed: no test of this suite needs it (use --add-capability)",
     "video": "not probed: no test of this suite needs it (use --add-capability)",

@@ -218,33 +218,36 @@ class OpenAI:
             method, path, json=json_body, content=content, headers=headers, stream=stream, auth=auth,
             timeouts=timeouts, stop=stop))
 
-    def chat(self, body: dict[str, Any], *, reuse: bool = True) -> ChatResult:
+    def chat(self, body: dict[str, Any], *, reuse: bool = True, timeouts: Any = None) -> ChatResult:
         body = self.with_model({k: v for k, v in body.items() if k != "stream"})
         key = _key("POST", "/v1/chat/completions", body, False)
-        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/chat/completions", json=body))
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/chat/completions", json=body,
+                                                                timeouts=timeouts))
         parsed = self.json_exchange(ex)
         self.passive.run(oai_checks.chat_completion_schema, parsed, schemas=self.schemas)
         return ChatResult(ex, parsed if isinstance(parsed, dict) else {})
 
-    def chat_stream(self, body: dict[str, Any], *, reuse: bool = True) -> ChunkStream:
+    def chat_stream(self, body: dict[str, Any], *, reuse: bool = True, timeouts: Any = None) -> ChunkStream:
         body = self.with_model({**body, "stream": True})
         key = _key("POST", "/v1/chat/completions", body, True)
         ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/chat/completions", json=body,
-                                                                stream=True))
+                                                                stream=True, timeouts=timeouts))
         return self.stream_exchange(ex)
 
-    def completions(self, body: dict[str, Any], *, reuse: bool = True) -> ChatResult:
+    def completions(self, body: dict[str, Any], *, reuse: bool = True, timeouts: Any = None) -> ChatResult:
         body = self.with_completion_model({k: v for k, v in body.items() if k != "stream"})
         key = _key("POST", "/v1/completions", body, False)
-        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/completions", json=body))
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/completions", json=body,
+                                                                timeouts=timeouts))
         parsed = self.json_exchange(ex)
         self.passive.run(cmpl_checks.text_completion_schema, parsed, schemas=self.schemas)
         return ChatResult(ex, parsed if isinstance(parsed, dict) else {})
 
-    def completions_stream(self, body: dict[str, Any], *, reuse: bool = True) -> ChunkStream:
+    def completions_stream(self, body: dict[str, Any], *, reuse: bool = True, timeouts: Any = None) -> ChunkStream:
         body = self.with_completion_model({**body, "stream": True})
         key = _key("POST", "/v1/completions", body, True)
-        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/completions", json=body, stream=True))
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/completions", json=body, stream=True,
+                                                                timeouts=timeouts))
         return self.stream_exchange(ex, completions=True)
 
     def with_completion_model(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -253,23 +256,26 @@ class OpenAI:
         api = "responses" if isinstance(body, dict) and "input" in body and "prompt" not in body else "completions"
         return self.with_defaults(api, body)
 
-    def responses(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
+    def responses(self, body: dict[str, Any], *, reuse: bool = True,
+                  timeouts: Any = None) -> tuple[Exchange, dict[str, Any]]:
         from conformance.harness.checks import responses as resp_checks  # noqa: PLC0415
 
         body = self.with_responses_model({k: v for k, v in body.items() if k != "stream"})
         key = _key("POST", "/v1/responses", body, False)
-        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body))
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body,
+                                                                timeouts=timeouts))
         parsed = self.json_exchange(ex)
         self.passive.run(resp_checks.response_schema, parsed, schemas=self.schemas)
         return ex, parsed if isinstance(parsed, dict) else {}
 
-    def responses_stream(self, body: dict[str, Any], *, reuse: bool = True) -> Any:
+    def responses_stream(self, body: dict[str, Any], *, reuse: bool = True, timeouts: Any = None) -> Any:
         from conformance.harness.checks import responses as resp_checks  # noqa: PLC0415
         from conformance.harness.streams.responses import ResponsesStream  # noqa: PLC0415
 
         body = self.with_responses_model({**body, "stream": True})
         key = _key("POST", "/v1/responses", body, True)
-        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body, stream=True))
+        ex = self._send(key, reuse, lambda: self.client.request("POST", "/v1/responses", json=body, stream=True,
+                                                                timeouts=timeouts))
         self.sse_exchange(ex)
         stream = ResponsesStream.from_exchange(ex)
         if stream.unknown_types:
@@ -325,21 +331,22 @@ class Anthropic:
                                auth=self.auth if auth == "default" else auth, reuse=reuse,
                                timeouts=timeouts, stop=stop)
 
-    def messages(self, body: dict[str, Any], *, reuse: bool = True) -> tuple[Exchange, dict[str, Any]]:
+    def messages(self, body: dict[str, Any], *, reuse: bool = True,
+                 timeouts: Any = None) -> tuple[Exchange, dict[str, Any]]:
         from conformance.harness.checks import anthropic as ant_checks  # noqa: PLC0415
 
         body = self.with_model({k: v for k, v in body.items() if k != "stream"})
-        ex = self.raw("POST", "/v1/messages", json_body=body, reuse=reuse)
+        ex = self.raw("POST", "/v1/messages", json_body=body, reuse=reuse, timeouts=timeouts)
         parsed = self.openai.json_exchange(ex)
         self.passive.run(ant_checks.message_schema, parsed, schemas=self.schemas)
         return ex, parsed if isinstance(parsed, dict) else {}
 
-    def messages_stream(self, body: dict[str, Any], *, reuse: bool = True) -> Any:
+    def messages_stream(self, body: dict[str, Any], *, reuse: bool = True, timeouts: Any = None) -> Any:
         from conformance.harness.checks import anthropic as ant_checks  # noqa: PLC0415
         from conformance.harness.streams.anthropic import MessagesStream  # noqa: PLC0415
 
         body = self.with_model({**body, "stream": True})
-        ex = self.raw("POST", "/v1/messages", json_body=body, stream=True, reuse=reuse)
+        ex = self.raw("POST", "/v1/messages", json_body=body, stream=True, reuse=reuse, timeouts=timeouts)
         self.passive.run(http_checks.well_formed_request_succeeds, ex, fatal=True)
         self.passive.run(ant_checks.messages_event_stream_content_type, ex)
         if ex.sse is None:

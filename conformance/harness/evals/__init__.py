@@ -1,4 +1,4 @@
-"""Quality evaluations over generated data (house-style §4.10, evals.md): metrics with intervals,
+"""Quality evaluations over generated data (datasets/evals/<name>/card.yaml): metrics with intervals,
 reported apart from conformance under ``reports/evals/``. Nothing here talks HTTP except through
 the protocol facades, and nothing is downloaded: the data is generated from a seed at run time.
 

@@ -1,4 +1,4 @@
-"""Interval statistics for eval metrics (stdlib only; evals.md §1.3)."""
+"""Interval statistics for eval metrics (stdlib only)."""
 
 from __future__ import annotations
 
