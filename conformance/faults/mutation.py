@@ -98,9 +98,9 @@ RUN_SETTINGS: dict[str, RunSettings] = {
     # tokens/s, ~170 s, for each of the 8 over-window requests). A hold is a hang at any timeout,
     # and the server rejects an over-window prompt before any prefill, so these runs use short
     # client timeouts and no prefill allowance. Selection: OAI-CTX-004 / ANT-CTX-002 (the
-    # over-window tests), plus discovery's few cheap requests, which 6 s leave ample room for.
+    # over-window tests), plus discovery's few cheap requests, which 5 s leave ample room for.
     "overflow-hang": RunSettings(
-        options=("--read-timeout=6", "--stream-idle-timeout=6", "--timeout=30"),
+        options=("--read-timeout=5", "--stream-idle-timeout=5", "--timeout=30"),
         profile_settings=(("prefill_tokens_per_second", 1_000_000),),
         why="short client timeouts (a held request is a hang at any timeout)"),
     # The prompts that fit are window-sized: their prefill is the costliest thing the suite does
