@@ -273,9 +273,9 @@ def send(c: Client, api: str, n: int, *, stream: bool = False, stop: Any = None,
         return c.log[-1][0]
 
 
-def billed(ex: Exchange, api: str) -> dict[str, Any]:
-    body = ex.json()
-    return body["usage"]
+def usage_of(ex: Exchange) -> dict[str, Any]:
+    """The usage of a non-streamed answer."""
+    return ex.json()["usage"]
 
 
 def advertised_window(c: Client, query: str = "") -> int:
@@ -313,7 +313,7 @@ def _fits_whole(api: str, *, stream: bool = False) -> Callable[[Client, SchemaSe
         else:
             ex = send(c, api, FITS)
             ctx_checks.fitting_prompt_answered(ex)
-            usage = billed(ex, api)
+            usage = usage_of(ex)
         ctx_checks.prompt_processed_whole(usage, api=api, sent=FITS, tolerance=2)
     return run
 
@@ -321,7 +321,7 @@ def _fits_whole(api: str, *, stream: bool = False) -> Callable[[Client, SchemaSe
 def _messages_fit_whole(c: Client, s: SchemaSet) -> None:
     ex = send(c, "messages", FITS)
     ctx_checks.messages_fitting_prompt_answered(ex)
-    ctx_checks.messages_prompt_processed_whole(billed(ex, "messages"), sent=FITS, tolerance=2)
+    ctx_checks.messages_prompt_processed_whole(usage_of(ex), sent=FITS, tolerance=2)
 
 
 def _over_rejected(api: str, *, stream: bool = False) -> Callable[[Client, SchemaSet], None]:
@@ -531,9 +531,9 @@ def test_silent_truncation_through_the_proxy_bills_fewer_tokens(upstream: str) -
         fits = send(c, "chat", FITS)
         over = send(c, "messages", OVER)
         small = send(c, "chat", 100)
-    assert fits.status == 200 and abs(billed(fits, "chat")["prompt_tokens"] - FITS // 2) <= 1
-    assert over.status == 200 and abs(billed(over, "messages")["input_tokens"] - OVER // 2) <= 1
-    assert small.status == 200 and billed(small, "chat")["prompt_tokens"] == 100  # a small body is not cut
+    assert fits.status == 200 and abs(usage_of(fits)["prompt_tokens"] - FITS // 2) <= 1
+    assert over.status == 200 and abs(usage_of(over)["input_tokens"] - OVER // 2) <= 1
+    assert small.status == 200 and usage_of(small)["prompt_tokens"] == 100  # a small body is not cut
 
 
 def test_max_tokens_ignored_through_the_proxy(upstream: str) -> None:
@@ -543,7 +543,7 @@ def test_max_tokens_ignored_through_the_proxy(upstream: str) -> None:
         stream = send(c, "messages", 10, stream=True, max_tokens=-2, stop=budget(30))
     assert Upstream.seen[-2]["body"].get("max_tokens") is None and "max_completion_tokens" not in Upstream.seen[-2][
         "body"]
-    assert ex.status == 200 and billed(ex, "chat")["completion_tokens"] == WINDOW - 10  # ran to the window
+    assert ex.status == 200 and usage_of(ex)["completion_tokens"] == WINDOW - 10  # ran to the window
     assert stream.status == 200 and stream.stopped  # -2 would have been rejected: the client had to stop it
 
 

@@ -218,6 +218,12 @@ def test_needle_settings_reject_bad_values(bad):
         needle_run.NeedleSettings.from_settings(bad)
 
 
+def test_an_estimated_token_count_keeps_a_wider_margin():
+    exact = needle_run.NeedleSettings().grid(2048, 32768).lengths
+    estimated = needle_run.NeedleSettings().grid(2048, 32768, exact_count=False).lengths
+    assert exact[-1] == 2048 - 32 - 40 and estimated[-1] == 2048 - 32 - 204
+
+
 def test_lengths_beyond_the_window_or_cap_are_rejected():
     s = needle_run.NeedleSettings.from_settings({"needle_lengths": [2040]})
     with pytest.raises(UsageError):

@@ -199,7 +199,7 @@ def test_overflow_error_names_the_context_limit(oai, ant, context_window, api, s
 # --- prompt + max_tokens beyond the window (OAI-CTX-006, ANT-CTX-003) -------------------------
 
 
-def _overflowing_output(oai: Any, ant: Any, profile: Any, cw: Any, api: str) -> tuple[Exchange, int]:
+def _overflowing_output(oai: Any, ant: Any, profile: Any, cw: Any, api: str) -> tuple[Exchange, Any]:
     """window - 16 prompt tokens with max_tokens 64, streamed with a client budget of 64 + 8
     tokens (a server that ignores the window is stopped, not waited for)."""
     n = cw.tokens - OVERFLOW_ROOM
@@ -214,7 +214,7 @@ def _overflowing_output(oai: Any, ant: Any, profile: Any, cw: Any, api: str) -> 
                 f"window {cw.tokens}")
     ex = _send(oai, ant, api, body, stream=True, timeouts=cw.timeouts(prompt.tokens),
                stop=cw.stop_after_tokens(OVERFLOW_MAX_TOKENS + 8))
-    return ex, prompt.tokens
+    return ex, prompt
 
 
 def _overflow_policy(profile: Any) -> str:
@@ -228,7 +228,8 @@ def _overflow_policy(profile: Any) -> str:
 def test_prompt_plus_max_tokens_beyond_the_window_is_rejected_or_stops_at_the_window(
         oai, ant, profile, schemas, context_window, api):
     ex, sent = _overflowing_output(oai, ant, profile, context_window, api)
-    checks.overflowing_output_rejected_or_stopped(ex, api=api, policy=_overflow_policy(profile), prompt_tokens=sent,
+    checks.overflowing_output_rejected_or_stopped(ex, api=api, policy=_overflow_policy(profile),
+                                                  prompt_tokens=sent.tokens, tolerance=sent.tolerance,
                                                   window=context_window.tokens, max_tokens=OVERFLOW_MAX_TOKENS,
                                                   schemas=schemas)
 
@@ -238,7 +239,8 @@ def test_prompt_plus_max_tokens_beyond_the_window_is_rejected_or_stops_at_the_wi
 def test_messages_prompt_plus_max_tokens_beyond_the_window_is_rejected_or_stops_at_the_window(
         oai, ant, profile, schemas, context_window):
     ex, sent = _overflowing_output(oai, ant, profile, context_window, "messages")
-    checks.messages_overflowing_output_rejected_or_stopped(ex, policy=_overflow_policy(profile), prompt_tokens=sent,
+    checks.messages_overflowing_output_rejected_or_stopped(ex, policy=_overflow_policy(profile),
+                                                           prompt_tokens=sent.tokens, tolerance=sent.tolerance,
                                                            window=context_window.tokens,
                                                            max_tokens=OVERFLOW_MAX_TOKENS, schemas=schemas)
 
@@ -249,10 +251,11 @@ def test_messages_prompt_plus_max_tokens_beyond_the_window_is_rejected_or_stops_
 @requirement("OAI-CTX-008")
 @pytest.mark.requires("responses", "responses_truncation")
 @pytest.mark.parametrize("truncation", ["disabled", "auto"])
-def test_responses_truncation_disabled_rejects_an_over_window_input_auto_fits_it(oai, ant, schemas, context_window, truncation):
+def test_responses_truncation_disabled_rejects_an_over_window_input_auto_fits_it(oai, ant, schemas, context_window,
+                                                                                  truncation):
     cw = context_window
     prompt = cw.prompt("responses", cw.tokens + 8 + cw.counter.tolerance(cw.tokens))
-    if truncation == "auto" and prompt.tokens > cw.cap:
+    if truncation == "auto" and cw.tokens > cw.cap:
         raise NotApplicable(f"truncation auto processes up to the window ({cw.tokens} tokens), more than "
                             f"--max-prompt-tokens {cw.cap}")
     body = {**_body("responses", prompt.text, ROOM), "truncation": truncation}

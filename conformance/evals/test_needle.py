@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from conformance.harness import reporting
 from conformance.harness.checks import evals as checks
 from conformance.harness.evals import needle_run
 from conformance.harness.evals import report as needle_report
@@ -30,6 +31,9 @@ class NeedleEval:
     doc: dict[str, Any]
     paths: dict[str, Path]
     settings: needle_run.NeedleSettings
+    #: The exchanges of the run (this module-scoped fixture runs before the per-test log reset, so
+    #: they are kept here and attached by the reporting test).
+    exchanges: list[tuple[Any, str]]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def needle(oai, context_window, settings) -> NeedleEval:
     profile = oai.passive.profile
     cfg = needle_run.NeedleSettings.from_settings(profile.settings, where=f"profile {profile.name}")
     cw = context_window
-    grid = cfg.grid(cw.tokens, cw.cap)
+    grid = needle_run.grid_for(cfg, cw)
     rows: list[dict[str, Any]] = []
     state: dict[str, Any] = {"run": None, "error": None}
     directory = Path(settings.reports_dir) / "evals"
@@ -48,7 +52,8 @@ def needle(oai, context_window, settings) -> NeedleEval:
         run = state["run"]
         return needle_report.document(
             grid=grid, items=rows, planned=len(run.plan.items) if run else grid.requests, model=oai.model,
-            endpoint=redact_url(str(oai.client.base_url)), window=cw.as_report(), request=run.request_params if run else {},
+            endpoint=redact_url(str(oai.client.base_url)), window=cw.as_report(),
+            request=run.request_params if run else {},
             wall_s=run.wall_s if run else 0.0, floor=cfg.floor, complete=complete, error=state["error"])
 
     try:
@@ -56,17 +61,22 @@ def needle(oai, context_window, settings) -> NeedleEval:
                        on_plan=lambda run: state.update(run=run), on_result=lambda r: rows.append(r.as_dict()))
     except BaseException as exc:
         state["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-        needle_report.write(directory, build(complete=False))
+        paths = needle_report.write(directory, build(complete=False))
+        for ex, note in oai.client.log:  # the tests will not run: attach to this setup
+            reporting.attach_exchange(ex, note)
+        needle_report.attach(paths)
         raise
     doc = build(complete=True)
     paths = needle_report.write(directory, doc)
     cw.progress(f"needle eval written to {paths['md']} ({paths['svg'].name}, {paths['json'].name})")
-    return NeedleEval(doc=doc, paths=paths, settings=cfg)
+    return NeedleEval(doc=doc, paths=paths, settings=cfg, exchanges=list(oai.client.log))
 
 
 @requirement("OAI-EVAL-001")
 def test_needle_retrieval_accuracy_is_reported(needle, passive):
     needle_report.attach(needle.paths)
+    for ex, note in needle.exchanges:
+        reporting.attach_exchange(ex, note)
     passive.observe("OAI-EVAL-001", needle_report.summary_line(needle.doc))
 
 

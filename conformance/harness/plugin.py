@@ -17,6 +17,7 @@ Outcome rules (README "Verdicts"), decided in ``conformance.harness.outcomes``:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -80,6 +81,7 @@ class RunState:
         self.api_key = settings.api_key
         self.client: Client | None = None
         self.context_window: ctx.ContextWindow | None = None
+        self.context_probes: list[Exchange] = []
 
     def sink(self, exc: ConformanceFailure, kind: str | None = None) -> list[outcomes.Judged]:
         """Judge a violation seen during the current test and record it against the requirement it
@@ -632,7 +634,8 @@ def _live_printer(config: pytest.Config) -> Any:
 
 def _long_context_plan(session: pytest.Session, cw: ctx.ContextWindow) -> list[str]:
     """The token budget of the long-context tests selected in this run, printed before they start."""
-    items = [i for i in session.items if i.get_closest_marker("long_context") is not None]
+    items = [i for i in session.items if i.get_closest_marker("long_context") is not None
+             and i.get_closest_marker("eval") is None]  # an evaluation prints its own plan
     runnable = [i for i in items if ctx.tier_allows(cw.tier, (i.get_closest_marker("long_context").args
                                                                 or ("boundary",))[0])]
     window = cw.tokens or 0
@@ -687,10 +690,14 @@ def context_window(request: pytest.FixtureRequest, oai: OpenAI, ant: Anthropic, 
             return ctx.billed_tokens("count_tokens", ex.json_or_none()) if ex.status == 200 else None
 
         say = _live_printer(request.config)
+        first_probe = len(oai.client.log)
         cw = ctx.discover(client=oai.client, model=model, settings=state.settings, profile=profile, billed=billed,
                           calibration_api="completions" if profile.has("completions") else "chat",
                           count_tokens=count_tokens if profile.has("count_tokens") else None, progress=say)
         state.context_window = cw
+        # session fixtures run before the per-test log is cleared: keep the discovery probes as
+        # evidence (written to reports/context-window.probes.json when the run ends)
+        state.context_probes = [ex for ex, _ in oai.client.log[first_probe:]]
         for line in cw.lines() + _long_context_plan(request.session, cw):
             say(line)
     cw = state.context_window
@@ -711,7 +718,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     reports = Path(state.settings.reports_dir)
     if state.context_window is not None:
-        state.info.context_window = state.context_window.as_report()
+        state.info.context_window = {**state.context_window.as_report(),
+                                     "probes": [ex.summary() for ex in state.context_probes]}
+        probes = reports / "context-window.probes.json"
+        probes.parent.mkdir(parents=True, exist_ok=True)
+        probes.write_text(redact(json.dumps({"window": state.info.context_window,
+                                             "exchanges": [ex.as_record() for ex in state.context_probes]},
+                                            indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     levels = {r.id: r.level.value for r in state.catalog}
     titles = {r.id: r.title for r in state.catalog}
     doc = reporting.write_conformance_json(reports / "conformance.json", state.info, list(state.records.values()),

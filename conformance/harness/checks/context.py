@@ -387,7 +387,7 @@ _NATURAL = {"chat": ("stop",), "completions": ("stop",), "responses": ("complete
 
 
 def _judge_overflow_output(ex: Exchange, *, api: str, policy: str, prompt_tokens: int, window: int,
-                           max_tokens: int, schemas: SchemaSet) -> None:
+                           max_tokens: int, schemas: SchemaSet, tolerance: int = 0) -> None:
     if policy not in _OVERFLOW_POLICIES:
         raise ValueError(f"context_overflow_output must be one of {_OVERFLOW_POLICIES}, not {policy!r}")
     schema_id = "anthropic/error" if api == "messages" else "openai/error"
@@ -420,14 +420,18 @@ def _judge_overflow_output(ex: Exchange, *, api: str, policy: str, prompt_tokens
         raise fail(f"{what}: the stream reported an error after {found[1]} content events",
                    expected="a cut reported as such", actual=json.dumps(found[0])[:200])
     end, completion, billed_prompt, content = _overflow_outcome(ex, api)
-    room = window - (billed_prompt if billed_prompt is not None else prompt_tokens)
+    # The room left is measured from the prompt billed (exact), unless that is less than was sent:
+    # then the prompt was cut (OAI-CTX-003 judges that) and the room is what the sent prompt left.
+    cut = billed_prompt is not None and billed_prompt < prompt_tokens - tolerance
+    room = window - (prompt_tokens if billed_prompt is None or cut else billed_prompt)
     generated = completion if completion is not None else content
+    if generated > room:
+        hint = f" (the endpoint billed only {billed_prompt} prompt tokens: the prompt was cut)" if cut else ""
+        raise fail(f"{what}: {generated} tokens generated, only {room} fit the window{hint}",
+                   expected=f"<= {room} output tokens", actual=f"{generated} ({end})")
     if end is None:
         raise fail(f"{what}: the stream ended without a stop reason", expected=" / ".join(_CUT[api]), actual=None)
     if end in _CUT[api]:
-        if generated > room:
-            raise fail(f"{what}: {generated} tokens generated, only {room} fit the window",
-                       expected=f"<= {room} output tokens", actual=generated)
         return
     if end in _NATURAL[api]:
         if generated < room:
@@ -441,24 +445,27 @@ def _judge_overflow_output(ex: Exchange, *, api: str, policy: str, prompt_tokens
 
 @check("OAI-CTX-006")
 def overflowing_output_rejected_or_stopped(subject: Any, *, api: str, policy: str, prompt_tokens: int,
-                                           window: int, max_tokens: int, schemas: SchemaSet) -> None:
+                                           window: int, max_tokens: int, schemas: SchemaSet,
+                                           tolerance: int = 0) -> None:
     """Prompt + max_tokens beyond the window (a streamed request): either 4xx with the OpenAI error
     envelope or a generation of at most ``window - prompt`` tokens that ends with finish_reason
     length (Responses: status incomplete, reason max_output_tokens), as ``policy`` (the profile's
     ``context_overflow_output``: reject | stop | either) allows. Never a 5xx, a stream the client
-    had to stop, or a stop reason that hides the cut. NotApplicable when the model ended its turn
+    had to stop, more tokens than the sent prompt left room for (``tolerance``: the prompt's sizing
+    tolerance), or a stop reason that hides the cut. NotApplicable when the model ended its turn
     before the window."""
     _judge_overflow_output(_exchange_of(subject), api=api, policy=policy, prompt_tokens=prompt_tokens,
-                           window=window, max_tokens=max_tokens, schemas=schemas)
+                           window=window, max_tokens=max_tokens, schemas=schemas, tolerance=tolerance)
 
 
 @check("ANT-CTX-003")
 def messages_overflowing_output_rejected_or_stopped(subject: Any, *, policy: str, prompt_tokens: int,
-                                                    window: int, max_tokens: int, schemas: SchemaSet) -> None:
+                                                    window: int, max_tokens: int, schemas: SchemaSet,
+                                                    tolerance: int = 0) -> None:
     """The Messages form of OAI-CTX-006: 4xx with an Anthropic error, or stop_reason max_tokens /
     model_context_window_exceeded after at most ``window - prompt`` tokens."""
     _judge_overflow_output(_exchange_of(subject), api="messages", policy=policy, prompt_tokens=prompt_tokens,
-                           window=window, max_tokens=max_tokens, schemas=schemas)
+                           window=window, max_tokens=max_tokens, schemas=schemas, tolerance=tolerance)
 
 
 # --- OAI-CTX-007: still serving ---------------------------------------------------------------

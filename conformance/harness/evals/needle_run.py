@@ -14,9 +14,10 @@ Settings (profile ``[settings]``; all optional):
 * ``needle_floor`` = e.g. ``0.85``: the accuracy floor judged on each variant's Wilson 95 %
   lower bound (requirement OAI-EVAL-002); without it the eval never fails on accuracy;
 * ``needle_items`` (per length × depth cell, default 1), ``needle_depths`` (default 0, 50, 100:
-  the default grid of 24 requests takes ~3-4 minutes on the reference), ``needle_lengths`` (prompt tokens; default 4 lengths, factors of 2 apart, up to
-  min(window, --max-prompt-tokens) − answer room − margin), ``needle_variants`` (default both),
-  ``needle_seed`` (default 0).
+  the default grid of 24 requests takes ~3-4 minutes on the reference), ``needle_lengths``
+  (prompt tokens; default 4 lengths, factors of 2 apart, up to min(window, --max-prompt-tokens)
+  − answer room − margin: 2 % of the window with the endpoint's tokenizer, 10 % with a
+  calibrated count), ``needle_variants`` (default both), ``needle_seed`` (default 0).
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ class NeedleSettings:
                    depths=ints("needle_depths") or nd.DEFAULT_DEPTHS, lengths=ints("needle_lengths"),
                    variants=tuple(variants), seed=seed)
 
-    def grid(self, window: int, cap: int | None) -> nd.Grid:
+    def grid(self, window: int, cap: int | None, *, exact_count: bool = True) -> nd.Grid:
+        """The grid for a window. With a calibrated (estimated) token count the default lengths
+        keep a 10 % margin instead of 2 %, so an estimate that runs short never pushes the longest
+        prompt over the window."""
         room = MAX_TOKENS[self.api]
         top = min(window, cap) if cap else window
         if self.lengths is not None:
@@ -96,7 +100,8 @@ class NeedleSettings:
                                  f"{top} tokens (window {window}, cap {cap})")
             lengths = self.lengths
         else:
-            lengths = nd.default_lengths(window, cap=cap, answer_room=room)
+            margin = None if exact_count else max(16, window // 10)
+            lengths = nd.default_lengths(window, cap=cap, answer_room=room, margin=margin)
             if not lengths:
                 raise UsageError(f"the window ({window}) and cap ({cap}) leave no room for a needle haystack")
         return nd.Grid(lengths=tuple(lengths), depths=self.depths, variants=self.variants, items=self.items,
@@ -224,12 +229,18 @@ def _first_choice(parsed: Any) -> dict[str, Any]:
     return {}
 
 
+def grid_for(settings: NeedleSettings, cw: Window) -> nd.Grid:
+    """The grid for the endpoint's window, cap and kind of token count."""
+    counter = getattr(cw, "counter", None)
+    return settings.grid(cw.tokens, cw.cap, exact_count=bool(getattr(counter, "is_exact", True)))
+
+
 def run(oai: Any, cw: Window, settings: NeedleSettings, *, streaming: bool, stream_usage: bool,
         on_plan: Callable[[Run], None] | None = None, on_result: Callable[[Result], None] | None = None) -> Run:
     """Plan (size every haystack with the endpoint's count), print the budget, then ask every
     item in plan order with a progress line each. ``on_plan`` gets the run before the first
     request (it fills in as items are answered), ``on_result`` each result."""
-    grid = settings.grid(cw.tokens, cw.cap)
+    grid = grid_for(settings, cw)
     planned = nd.plan(grid, count=cw.count_text, overhead=cw.overhead(grid.api), progress=cw.progress)
     sample = (oai.with_defaults(grid.api, request_body(planned.items[0], stream=streaming, include_usage=stream_usage))
               if planned.items else {})

@@ -158,7 +158,8 @@ def svg(doc: dict[str, Any], *, cell_w: int = 64, cell_h: int = 40) -> str:
     coloured by its accuracy and labelled with k/n."""
     grid = doc["grid"]
     depths, lengths = grid["depths_percent"], list(reversed(grid["lengths_tokens"]))
-    left, top, gap, right = 86, 64, 40, 90
+    cell_w = max(cell_w, -(-220 // max(len(depths), 1)))  # room for each panel's two heading lines
+    left, top, gap, right = 86, 78, 40, 90
     panel_w = cell_w * len(depths)
     panel_h = cell_h * len(lengths)
     variants = list(doc["variants"].items())
@@ -178,8 +179,10 @@ def svg(doc: dict[str, Any], *, cell_w: int = 64, cell_h: int = 40) -> str:
         x0 = left + p * (panel_w + gap)
         o = v["overall"]
         acc = "–" if o["accuracy"] is None else f"{o['accuracy']:.2f}"
-        out.append(f'<text x="{x0 + panel_w / 2}" y="{top - 24}" text-anchor="middle" font-weight="bold">'
-                   f'{escape(variant)}: {acc} [{o["wilson95"][0]:.2f}, {o["wilson95"][1]:.2f}] n={o["n"]}</text>')
+        out.append(f'<text x="{x0 + panel_w / 2}" y="{top - 28}" text-anchor="middle" font-weight="bold">'
+                   f'{escape(variant)}</text>')
+        out.append(f'<text x="{x0 + panel_w / 2}" y="{top - 12}" text-anchor="middle">accuracy {acc} '
+                   f'[{o["wilson95"][0]:.2f}, {o["wilson95"][1]:.2f}], n={o["n"]}</text>')
         cells = {(c["length"], c["depth"]): c for c in v["cells"]}
         for r, length in enumerate(lengths):
             y = top + r * cell_h
@@ -209,7 +212,7 @@ def svg(doc: dict[str, Any], *, cell_w: int = 64, cell_h: int = 40) -> str:
     out.append(f'<rect x="{bx}" y="{top}" width="14" height="{panel_h}" fill="url(#acc)" stroke="#999"/>')
     for value in (0.0, 0.5, 1.0):
         out.append(f'<text x="{bx + 20}" y="{top + panel_h * (1 - value) + 4}">{value:.1f}</text>')
-    out.append(f'<text x="{bx - 4}" y="{top - 8}">accuracy</text>')
+    out.append(f'<text x="{bx - 10}" y="{top - 8}">accuracy</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
