@@ -730,8 +730,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     doc = reporting.write_conformance_json(reports / "conformance.json", state.info, list(state.records.values()),
                                            levels, intermittent=[d.requirement for d in state.profile.deviations
                                                                  if d.intermittent])
-    deviations = {d.requirement: d.reason + (" (intermittent)" if d.intermittent else "")
-                  for d in state.profile.deviations}
+    deviations: dict[str, str] = {}  # a requirement may have several entries (cases, shapes): all are listed
+    for d in state.profile.deviations:
+        reason = d.reason + (" (intermittent)" if d.intermittent else "")
+        deviations[d.requirement] = f"{deviations[d.requirement]}; {reason}" if d.requirement in deviations else reason
     reporting.write_summary_md(reports / "summary.md", doc, titles, deviations)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
