@@ -88,3 +88,17 @@ def test_tensors_have_the_shapes_the_loader_expects(written):
 def test_rejects_unknown_audio_projector(tmp_path):
     with pytest.raises(ValueError, match="audio projector"):
         projector.write_projector(tmp_path / "x.gguf", audio="whisper")
+
+
+def test_multimodal_reference_configuration_uses_the_cached_projector(tmp_path, monkeypatch):
+    from conformance.reference.configs import DEFAULT_CONFIG, REFERENCE_CONFIGS
+    from conformance.reference.server import ReferenceServer
+
+    monkeypatch.setenv("LLMCONF_CACHE_DIR", str(tmp_path))
+    assert REFERENCE_CONFIGS["multimodal"].multimodal and not REFERENCE_CONFIGS[DEFAULT_CONFIG].multimodal
+    assert ReferenceServer("nemotron", log_path=tmp_path / "x.log", progress=lambda m: None)._mmproj_args() == []
+    args = ReferenceServer("multimodal", log_path=tmp_path / "y.log", progress=lambda m: None)._mmproj_args()
+    path = tmp_path / "models" / projector.PROJECTOR_FILENAME
+    assert args == ["--mmproj", str(path)] and path.stat().st_size > 0
+    before = path.stat().st_mtime_ns
+    assert projector.ensure_projector() == path and path.stat().st_mtime_ns == before  # cached, not rewritten

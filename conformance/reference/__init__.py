@@ -58,4 +58,7 @@ def prepare(progress: Progress = print_to_stderr) -> tuple[Path, Path]:
     model. Returns ``(binary, model)``; takes well under a second when both are cached."""
     model = ensure_model(progress=progress)  # fast and fails early if the extra is missing
     binary = ensure_llama_server(progress=progress)
+    from conformance.reference.projector import ensure_projector  # noqa: PLC0415
+
+    ensure_projector(progress=progress)  # the multimodal configuration's random-weight projector
     return binary, model

@@ -38,6 +38,9 @@ class ReferenceConfig:
     #: ``chat_template_kwargs`` overrides them key by key.
     template_kwargs: dict[str, Any] = field(default_factory=dict)
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    #: Start with ``--mmproj`` and the random-weight projector ``prepare`` writes
+    #: (``conformance/reference/projector.py``): images, audio (and video with ffmpeg on PATH).
+    multimodal: bool = False
 
     def server_args(self) -> list[str]:
         """The configuration-specific flags (the server adds model, template path, host/port)."""
@@ -97,6 +100,19 @@ REFERENCE_CONFIGS: dict[str, ReferenceConfig] = {
                 "does not ask for reasoning itself."
             ),
             template="NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.jinja",
+        ),
+        ReferenceConfig(
+            name="multimodal",
+            description=(
+                "The nemotron configuration plus a random-weight vision + audio projector (--mmproj, "
+                "written by prepare with the gguf package; no download): images, audio, and video "
+                "when ffmpeg is on PATH go through llama-server's real media pipeline (decoding, "
+                "token accounting, errors); answers about the media are meaningless by design "
+                "(issue 10; measurements in docs/multimodal-reference.md)."
+            ),
+            template="NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.jinja",
+            template_kwargs=_NO_THINKING,
+            multimodal=True,
         ),
         ReferenceConfig(
             name="qwen3",

@@ -19,7 +19,9 @@ The file carries both modalities:
 Both project to :data:`GEMMA3_270M_EMBD` (640), the only thing llama.cpp checks against the text
 model (``tools/mtmd/mtmd.cpp``: projector output size == ``llama_model_n_embd_inp``).
 
-Not wired into ``prepare`` or the reference configurations yet (see the docs page for the plan).
+``prepare`` writes it into the cache (:func:`ensure_projector`); the reference configuration
+``multimodal`` starts llama-server with ``--mmproj`` pointing at it. The text-only configurations stay
+the default.
 Usage: ``python -m conformance.reference.projector OUT.gguf``.
 """
 
@@ -198,6 +200,24 @@ def write_projector(
 
 def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def projector_path() -> Path:
+    """Where ``prepare`` keeps the projector: next to the model in the suite's cache."""
+    from conformance.reference._common import cache_dir  # noqa: PLC0415
+
+    return cache_dir() / "models" / PROJECTOR_FILENAME
+
+
+def ensure_projector(progress: Any = None) -> Path:
+    """The cached projector, written (deterministically, < 1 s) when absent. The file name carries
+    :data:`PROJECTOR_VERSION`, so a changed layout is written anew rather than reused."""
+    path = projector_path()
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    if progress is not None:
+        progress(f"writing the random-weight multimodal projector to {path}")
+    return write_projector(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,6 +138,13 @@ class ReferenceServer:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    def _mmproj_args(self) -> list[str]:
+        if not self.config.multimodal:
+            return []
+        from conformance.reference.projector import ensure_projector  # noqa: PLC0415
+
+        return ["--mmproj", str(ensure_projector(progress=self.progress))]
+
     def build_command(self, port: int) -> list[str]:
         from conformance.reference.build import ensure_llama_server, supports_flag, templates_dir
         from conformance.reference.model import ensure_model
@@ -152,6 +159,7 @@ class ReferenceServer:
             "--model", str(model),
             *self.config.server_args(),
             "--chat-template-file", str(template),
+            *self._mmproj_args(),
             "--host", self.host,
             "--port", str(port),
         ]
