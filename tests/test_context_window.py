@@ -163,3 +163,12 @@ def test_count_tokens_is_the_last_resort_tokenizer():
         client.close()
     assert found is not None and "count_tokens" in found[0]
     assert found[1]("one two three") == 3
+
+
+def test_prompt_body_is_the_one_shape_per_api():
+    assert ctx.prompt_body("chat", "hi", 1) == {"messages": [{"role": "user", "content": "hi"}], "temperature": 0,
+                                               "max_tokens": 1}
+    assert ctx.prompt_body("completions", "hi") == {"prompt": "hi", "temperature": 0}
+    assert ctx.prompt_body("responses", "hi", 16) == {"input": "hi", "temperature": 0, "max_output_tokens": 16}
+    with pytest.raises(HarnessError):
+        ctx.prompt_body("embeddings", "hi")

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from conformance.harness.checks import context as checks
+from conformance.harness.context import prompt_body
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import ConformanceFailure, EndpointTimeout, NotApplicable
 from conformance.harness.requirements import requirement
@@ -53,15 +54,6 @@ def _case(api: str, stream: bool) -> Any:
 
 OAI_CASES = [_case(api, stream) for api in ("chat", "completions", "responses") for stream in (False, True)]
 ANT_CASES = [_case("messages", stream) for stream in (False, True)]
-
-
-def _body(api: str, text: str, max_tokens: int) -> dict[str, Any]:
-    """The request with ``text`` as the only user message (or the prompt), greedy."""
-    if api == "completions":
-        return {"prompt": text, "max_tokens": max_tokens, "temperature": 0}
-    if api == "responses":
-        return {"input": text, "max_output_tokens": max_tokens, "temperature": 0}
-    return {"messages": [{"role": "user", "content": text}], "max_tokens": max_tokens, "temperature": 0}
 
 
 def _with_defaults(oai: Any, ant: Any, api: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +108,7 @@ def _fitting_prompt(cw: Any, api: str, requirement_id: str, passive: Any) -> Any
 def test_prompt_that_fits_the_window_is_processed_whole(oai, ant, profile, context_window, api, stream):
     cw = context_window
     prompt = _fitting_prompt(cw, api, "OAI-CTX-003", oai.passive)
-    body = _body(api, prompt.text, ROOM)
+    body = prompt_body(api, prompt.text, ROOM)
     timeouts = cw.timeouts(prompt.tokens)
     usage_in_stream = profile.has("stream_usage")
     if stream and api != "responses" and usage_in_stream:
@@ -147,7 +139,7 @@ def test_prompt_that_fits_the_window_is_processed_whole(oai, ant, profile, conte
 def test_messages_prompt_that_fits_the_window_is_processed_whole(oai, ant, context_window, api, stream):
     cw = context_window
     prompt = _fitting_prompt(cw, api, "ANT-CTX-001", oai.passive)
-    body = _body(api, prompt.text, ROOM)
+    body = prompt_body(api, prompt.text, ROOM)
     timeouts = cw.timeouts(prompt.tokens)
     try:
         if stream:
@@ -167,7 +159,7 @@ def _over_window(oai: Any, ant: Any, cw: Any, api: str, stream: bool) -> Exchang
     """A prompt of window + 8 + tolerance tokens with a small max_tokens; streamed under a budget
     of a few tokens (a server that accepts it is not read to the end of the window)."""
     prompt = cw.prompt(api, cw.tokens + 8 + cw.counter.tolerance(cw.tokens))
-    return _send(oai, ant, api, _body(api, prompt.text, OVER_MAX_TOKENS), stream=stream,
+    return _send(oai, ant, api, prompt_body(api, prompt.text, OVER_MAX_TOKENS), stream=stream,
                  timeouts=cw.timeouts(prompt.tokens), stop=cw.stop_after_tokens(OVER_MAX_TOKENS) if stream else None)
 
 
@@ -207,7 +199,7 @@ def _overflowing_output(oai: Any, ant: Any, profile: Any, cw: Any, api: str) -> 
         raise NotApplicable(f"a prompt of {n} tokens (window - {OVERFLOW_ROOM}) exceeds --max-prompt-tokens "
                             f"{cw.cap}: raise the cap to judge generation at the window")
     prompt = cw.prompt(api, n)
-    body = _body(api, prompt.text, OVERFLOW_MAX_TOKENS)
+    body = prompt_body(api, prompt.text, OVERFLOW_MAX_TOKENS)
     if api in ("chat", "completions") and profile.has("stream_usage"):
         body["stream_options"] = {"include_usage": True}
     cw.progress(f"{api}: a prompt of {prompt.tokens} tokens with max_tokens {OVERFLOW_MAX_TOKENS}, "
@@ -260,7 +252,7 @@ def test_responses_truncation_disabled_rejects_an_over_window_input_auto_fits_it
     if truncation == "auto" and cw.tokens > cw.cap:
         raise NotApplicable(f"truncation auto processes up to the window ({cw.tokens} tokens), more than "
                             f"--max-prompt-tokens {cw.cap}")
-    body = {**_body("responses", prompt.text, ROOM), "truncation": truncation}
+    body = {**prompt_body("responses", prompt.text, ROOM), "truncation": truncation}
     ex = _send(oai, ant, "responses", body, stream=False, timeouts=cw.timeouts(prompt.tokens))
     if truncation == "disabled":
         checks.truncation_disabled_rejects(ex, schemas=schemas)

@@ -41,7 +41,7 @@ from typing import Any
 import pytest
 
 from conformance.harness.checks import token_limits as checks
-from conformance.harness.context import ContextWindow
+from conformance.harness.context import ContextWindow, prompt_body
 from conformance.harness.failures import HarnessError
 from conformance.harness.requirements import requirement
 
@@ -88,14 +88,6 @@ OAI_LIMITS = [_param(Limit(api, param, value_id))
 ANT_LIMITS = [_param(Limit("messages", "max_tokens", value_id)) for value_id in VALUES]
 
 
-def _body(api: str, text: str) -> dict[str, Any]:
-    if api == "completions":
-        return {"prompt": text, "temperature": 0, "stream": True}
-    if api == "responses":
-        return {"input": text, "temperature": 0, "stream": True}
-    return {"messages": [{"role": "user", "content": text}], "temperature": 0, "stream": True}
-
-
 def _window(cw: ContextWindow | None) -> int:
     if cw is None or cw.tokens is None:  # the fixture skips when no source states the window
         raise HarnessError("context window unknown after the context_window fixture")
@@ -131,7 +123,7 @@ def _send_limit(request: pytest.FixtureRequest, oai: Any, ant: Any, limit: Limit
     elif isinstance(declared, int):
         clamp = declared
         budget = declared + 8
-    body = {**_body(limit.api, text), limit.param: value}
+    body = {**prompt_body(limit.api, text), "stream": True, limit.param: value}
     stop = ContextWindow.stop_after_tokens(budget)
     if limit.api == "messages":
         return ant.raw("POST", PATHS["messages"], json_body=ant.with_model(body), stream=True, stop=stop,

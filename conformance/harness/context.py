@@ -33,8 +33,8 @@ from conformance.harness.client import StopRule, Timeouts
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import HarnessError
 
-__all__ = ["TIERS", "ContextWindow", "Prompt", "TokenCounter", "WindowSource", "discover", "filler_words",
-           "tier_allows"]
+__all__ = ["OUTPUT_LIMIT", "TIERS", "ContextWindow", "Prompt", "TokenCounter", "WindowSource", "discover",
+           "filler_words", "prompt_body", "tier_allows"]
 
 #: Long-context tiers, cheapest first (``--long-context``).
 TIERS = ("off", "boundary", "full")
@@ -99,6 +99,31 @@ def filler_words(seed: int, count: int) -> list[str]:
 
 def _text(words: list[str]) -> str:
     return " ".join(words)
+
+
+# --- the request a sized prompt goes into -----------------------------------------------------------
+
+#: The output-limit parameter of each API (as the tests and the template measurement send it).
+OUTPUT_LIMIT = {"chat": "max_tokens", "completions": "max_tokens", "responses": "max_output_tokens",
+                "messages": "max_tokens"}
+
+
+def prompt_body(api: str, text: str, max_tokens: int | None = None) -> dict[str, Any]:
+    """A greedy request whose only user message (the prompt on completions, the input on
+    Responses) is ``text``: the one shape a :class:`Prompt` is sized for, so the template overhead
+    measured with it holds for every test that sends it."""
+    if api not in OUTPUT_LIMIT:
+        raise HarnessError(f"unknown API {api!r} for a context-window prompt")
+    if api == "completions":
+        body: dict[str, Any] = {"prompt": text}
+    elif api == "responses":
+        body = {"input": text}
+    else:
+        body = {"messages": [{"role": "user", "content": text}]}
+    body["temperature"] = 0
+    if max_tokens is not None:
+        body[OUTPUT_LIMIT[api]] = max_tokens
+    return body
 
 
 # --- counting -------------------------------------------------------------------------------------

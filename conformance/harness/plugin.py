@@ -322,16 +322,9 @@ def _discover_once(item: pytest.Item, state: RunState) -> None:
             cached = getattr(fixturedef, "cached_result", None)
             if cached is not None and isinstance(cached[0], Passive):
                 cached[0].profile = profile
-    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
-    capture = item.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None:
-        # setup output is captured (and shown only for failing tests): print past the capture
-        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
-            reporter.ensure_newline()
-            reporter.section("llmconf capability discovery", sep="-")
-            for line in found.lines():
-                reporter.write_line(line)
-            reporter.write_line(f"discovered profile written to {path}")
+    # setup output is captured (and shown only for failing tests): print past the capture
+    _print_past_capture(item.config, [*found.lines(), f"discovered profile written to {path}"],
+                        section="llmconf capability discovery")
 
 
 @contextlib.contextmanager
@@ -618,18 +611,23 @@ def ant(oai: OpenAI) -> Anthropic:
     return Anthropic(client=oai.client, schemas=oai.schemas, passive=oai.passive, model=oai.model, openai=oai)
 
 
+def _print_past_capture(config: pytest.Config, lines: list[str], *, section: str | None = None) -> None:
+    """Print lines on the terminal while a test or fixture runs (its output is captured)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.ensure_newline()
+        if section is not None:
+            reporter.section(section, sep="-")
+        for line in lines:
+            reporter.write_line(line)
+
+
 def _live_printer(config: pytest.Config) -> Any:
     """A function printing one line on the terminal past output capture (progress of long requests)."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-
-    def say(line: str) -> None:
-        if reporter is None:
-            return
-        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
-            reporter.ensure_newline()
-            reporter.write_line(f"[long-context] {line}")
-    return say
+    return lambda line: _print_past_capture(config, [f"[long-context] {line}"])
 
 
 def _long_context_plan(session: pytest.Session, cw: ctx.ContextWindow) -> list[str]:
@@ -662,23 +660,14 @@ def context_window(request: pytest.FixtureRequest, oai: OpenAI, ant: Anthropic, 
         profile = oai.passive.profile
 
         def billed(api: str, text: str) -> int:
-            user = [{"role": "user", "content": text}]
-            if api == "chat":
-                path, body, auth = "/v1/chat/completions", oai.with_model(
-                    {"messages": user, "max_tokens": 1, "temperature": 0}), "bearer"
-            elif api == "completions":
-                path, body, auth = "/v1/completions", oai.with_completion_model(
-                    {"prompt": text, "max_tokens": 1, "temperature": 0}), "bearer"
-            elif api == "responses":
-                path, body, auth = "/v1/responses", oai.with_responses_model(
-                    {"input": text, "max_output_tokens": 16, "temperature": 0}), "bearer"
-            elif api == "messages":
-                path, body, auth = "/v1/messages", ant.with_model(
-                    {"messages": user, "max_tokens": 1, "temperature": 0}), "default"
+            # Responses' max_output_tokens has a minimum of 16; the others generate one token
+            body = ctx.prompt_body(api, text, 16 if api == "responses" else 1)
+            if api == "messages":
+                ex = ant.raw("POST", "/v1/messages", json_body=ant.with_model(body))
             else:
-                raise HarnessError(f"unknown API {api!r} for a context-window prompt")
-            raw = ant.raw if api == "messages" else oai.raw
-            ex = raw("POST", path, json_body=body, auth=auth, timeouts=None)
+                path = {"chat": "/v1/chat/completions", "completions": "/v1/completions",
+                        "responses": "/v1/responses"}[api]
+                ex = oai.raw("POST", path, json_body=oai.with_defaults(api, body))
             tokens = ctx.billed_tokens(api, ex.json_or_none())
             if tokens is None:
                 raise HarnessError(f"could not read the prompt tokens {api} bills: {ex.summary()}")

@@ -256,21 +256,22 @@ def messages_prompt_processed_whole(usage: Any, *, sent: int, tolerance: int = 0
                  field="input_tokens + cache_creation_input_tokens + cache_read_input_tokens")
 
 
+
+def _require_2xx(ex: Exchange, message: str) -> None:
+    if ex.status is None or not 200 <= ex.status < 300:
+        raise fail(message, expected="2xx", actual=f"{ex.status} {ex.error or _excerpt(ex, 200)}")
+
 @check("OAI-CTX-003")
 def fitting_prompt_answered(ex: Exchange) -> None:
     """A prompt that leaves room for the requested output is answered 2xx (a 4xx means the
     endpoint enforces a smaller window than it states; a 5xx is never acceptable)."""
-    if ex.status is None or not 200 <= ex.status < 300:
-        raise fail("a prompt that fits the window was not served", expected="2xx",
-                   actual=f"{ex.status} {ex.error or _excerpt(ex, 200)}")
+    _require_2xx(ex, "a prompt that fits the window was not served")
 
 
 @check("ANT-CTX-001")
 def messages_fitting_prompt_answered(ex: Exchange) -> None:
     """A Messages prompt that leaves room for max_tokens is answered 2xx."""
-    if ex.status is None or not 200 <= ex.status < 300:
-        raise fail("a Messages prompt that fits the window was not served", expected="2xx",
-                   actual=f"{ex.status} {ex.error or _excerpt(ex, 200)}")
+    _require_2xx(ex, "a Messages prompt that fits the window was not served")
 
 
 # --- OAI-CTX-004 / ANT-CTX-002: a prompt over the window is rejected --------------------------
@@ -474,9 +475,7 @@ def messages_overflowing_output_rejected_or_stopped(subject: Any, *, policy: str
 @check("OAI-CTX-007")
 def endpoint_still_serves(ex: Exchange) -> None:
     """After requests at and over the window, a small well-formed request is answered 2xx."""
-    if ex.status is None or not 200 <= ex.status < 300:
-        raise fail("a small request failed after requests at and over the window", expected="2xx",
-                   actual=f"{ex.status} {ex.error or _excerpt(ex, 200)}")
+    _require_2xx(ex, "a small request failed after requests at and over the window")
 
 
 # --- OAI-CTX-008: Responses truncation --------------------------------------------------------
