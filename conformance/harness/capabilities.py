@@ -49,6 +49,8 @@ CAPABILITIES: dict[str, str] = {
     "vision": "image inputs",
     "audio": "audio inputs",
     "video": "video inputs",
+    "media_io_kwargs": "NIM media_io_kwargs.video (fps / num_frames) sets how a video is sampled",
+    "audio_in_video": "NIM mm_processor_kwargs.use_audio_in_video feeds a video's audio track to the model",
 }
 
 

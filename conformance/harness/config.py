@@ -73,9 +73,14 @@ OPTIONS: tuple[Option, ...] = (
            "prefill)", 32768, int),
     Option("context-length", "the context window you expect (tokens); compared with what the endpoint says", None,
            int),
+    Option("media", "media tier: off (no media sent; the 'no modality' rules still run), basic (tiny images, "
+           "1 s clips, a few frames) or full (also large images, many media per request, longer clips)", "basic"),
+    Option("media-host", "address the endpoint can reach the suite's media server at (URL media cases); the "
+           "server binds 0.0.0.0 then. Default: 127.0.0.1, and URL cases run only against a loopback endpoint", None),
 )
 
 LONG_CONTEXT_TIERS = ("off", "boundary", "full")
+MEDIA_TIERS = ("off", "basic", "full")
 
 
 def _coerce(opt: Option, value: Any) -> Any:
@@ -134,6 +139,9 @@ def resolve(
     tier = str(values["llmconf_long_context"]).strip().lower()
     if tier not in LONG_CONTEXT_TIERS:
         raise UsageError(f"--long-context must be one of {', '.join(LONG_CONTEXT_TIERS)}, got {tier!r}")
+    media = str(values["llmconf_media"]).strip().lower()
+    if media not in MEDIA_TIERS:
+        raise UsageError(f"--media must be one of {', '.join(MEDIA_TIERS)}, got {media!r}")
     return Settings(
         endpoint=endpoint,
         model=values["llmconf_model"],
@@ -159,6 +167,8 @@ def resolve(
         long_context=tier,
         max_prompt_tokens=values["llmconf_max_prompt_tokens"],
         context_length=values["llmconf_context_length"],
+        media=media,
+        media_host=values["llmconf_media_host"] or None,
         sources=sources,
     )
 
@@ -190,6 +200,8 @@ class Settings:
     long_context: str = "boundary"
     max_prompt_tokens: int = 32768
     context_length: int | None = None
+    media: str = "basic"
+    media_host: str | None = None
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property

@@ -31,6 +31,7 @@ from conformance import __version__
 from conformance.harness import capabilities as caps
 from conformance.harness import config as cfg
 from conformance.harness import context as ctx
+from conformance.harness import modalities as mm
 from conformance.harness import discovery, outcomes, profiles, reporting
 from conformance.harness.checks import load_all as load_all_checks
 from conformance.harness.client import Client, Timeouts
@@ -58,6 +59,7 @@ MARKERS = {
     "eval": "eval: an accuracy evaluation (separate gate)",
     "slow": "slow: takes more than a few seconds against a real endpoint",
     "long_context": "long_context(tier): runs only when --long-context is at least tier (boundary or full)",
+    "media": "media(tier): sends media; runs only when --media is at least tier (basic or full)",
 }
 
 
@@ -82,6 +84,8 @@ class RunState:
         self.client: Client | None = None
         self.context_window: ctx.ContextWindow | None = None
         self.context_probes: list[Exchange] = []
+        self.modalities: mm.Modalities | None = None
+        self.media_server: Any = None
 
     def sink(self, exc: ConformanceFailure, kind: str | None = None) -> list[outcomes.Judged]:
         """Judge a violation seen during the current test and record it against the requirement it
@@ -274,6 +278,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if not ctx.tier_allows(state.settings.long_context, tier):
             pytest.skip(f"long-context tier '{state.settings.long_context}' selected (--long-context); "
                         f"this test needs '{tier}'")
+    for mark in item.iter_markers("media"):
+        tier = mark.args[0] if mark.args else "basic"
+        if tier not in mm.MEDIA_TIERS[1:]:
+            raise pytest.UsageError(f"{item.nodeid}: media tier must be basic or full, got {tier!r}")
+        if not mm.tier_allows(state.settings.media, tier):
+            pytest.skip(f"media tier '{state.settings.media}' selected (--media); this test needs '{tier}'")
     needed = {a for m in item.iter_markers("requires") for a in m.args}
     needed |= set(state.catalog[ids[0]].capabilities)
     unknown = needed - caps.CAPABILITIES.keys()
@@ -695,6 +705,57 @@ def context_window(request: pytest.FixtureRequest, oai: OpenAI, ant: Anthropic, 
     return cw
 
 
+@pytest.fixture(scope="session")
+def modalities(request: pytest.FixtureRequest, oai: OpenAI, llmconf_state: RunState) -> mm.Modalities:
+    """What the run knows about the endpoint's media inputs (``conformance.harness.modalities``):
+    the profile's declaration and the endpoint's own statement (llama.cpp ``/props``, ``/v1/models``
+    ``input_modalities``; two GETs, once per run)."""
+    state = llmconf_state
+    if state.modalities is None:
+        profile = oai.passive.profile
+
+        def get(path: str) -> Any:
+            try:
+                ex = oai.client.request("GET", path)
+            except Exception:  # noqa: BLE001 - a route that is not there states nothing
+                return None
+            return ex.json_or_none() if ex.status == 200 else None
+
+        inputs, source = mm.stated_by_endpoint(get("/props"), get("/v1/models"))
+        state.modalities = mm.Modalities.build(capabilities=profile.capabilities, settings=profile.settings,
+                                               profile_name=profile.name, endpoint_inputs=inputs,
+                                               endpoint_source=source, tier=state.settings.media)
+        say = _live_printer(request.config)
+        for line in state.modalities.lines():
+            say(line.replace("[long-context] ", ""))
+    return state.modalities
+
+
+@pytest.fixture(scope="session")
+def media_server(llmconf_state: RunState, endpoint: str) -> Iterator[Any]:
+    """The suite's own media server (``conformance.harness.media_server``) for URL media cases.
+    Skips the test when the endpoint cannot be assumed to reach it: the endpoint is not on loopback
+    and ``--media-host`` names no address it can reach."""
+    from urllib.parse import urlsplit
+
+    from conformance.harness.media_server import MediaServer
+
+    settings = llmconf_state.settings
+    host = urlsplit(endpoint).hostname
+    if settings.media_host is None and not mm.loopback(host):
+        pytest.skip(f"URL media needs a media server the endpoint can reach: the endpoint ({host}) is not on "
+                    f"loopback and --media-host names no address it can reach the suite at")
+    if settings.media_host is None:
+        server = MediaServer()
+    else:
+        server = MediaServer(host="0.0.0.0", public_host=settings.media_host)
+    llmconf_state.media_server = server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 # --- end of run -------------------------------------------------------------------------------
 
 
@@ -706,6 +767,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not state.records:
         return
     reports = Path(state.settings.reports_dir)
+    if state.modalities is not None:
+        state.info.modalities = state.modalities.to_json()
     if state.context_window is not None:
         state.info.context_window = {**state.context_window.as_report(),
                                      "probes": [ex.summary() for ex in state.context_probes]}

@@ -131,6 +131,7 @@ class RunInfo:
     started: float = field(default_factory=time.time)
     #: The context window as discovered (``conformance.harness.context``), when a long-context test ran.
     context_window: dict[str, Any] | None = None
+    modalities: dict[str, Any] | None = None
 
 
 def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
@@ -174,6 +175,8 @@ def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord],
     }
     if info.context_window is not None:
         doc["context_window"] = info.context_window
+    if info.modalities is not None:
+        doc["modalities"] = info.modalities
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     return doc
