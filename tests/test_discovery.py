@@ -184,6 +184,74 @@ def test_llama_cpp_like_endpoint():
     assert 15 <= len(found.probes) <= 24
 
 
+def test_llama_cpp_props_modalities_decide_the_media_capabilities():
+    def props(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"total_slots": 1, "chat_template": "{{ messages }}",
+                                         "modalities": {"vision": True, "audio": False, "video": False}})
+
+    calls: list[str] = []
+    base = llama_like(overrides={"/props": props})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.content.decode(errors="replace"))
+        return base(request)
+
+    found = discovery.discover(_client(handler), has_key=True)
+    assert "vision" in found.capabilities and not {"audio", "video"} & found.capabilities
+    assert found.decisions["vision"].reason.startswith("GET /props modalities lists image")
+    assert found.decisions["audio"].reason.startswith("GET /props modalities omits audio")
+    assert found.settings["input_modalities"] == ["text", "image"]
+    assert "OAI-MM-009" in found.setting_reasons["input_modalities"]
+    assert not any("image_url" in c or "input_audio" in c or "base64" in c for c in calls)  # no media sent
+    assert not {"media_io_kwargs", "audio_in_video"} & found.capabilities
+
+
+def test_text_only_llama_cpp_states_its_inputs(tmp_path):
+    def props(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"total_slots": 1, "modalities": {"vision": False, "audio": False,
+                                                                           "video": False}})
+
+    found = discovery.discover(_client(llama_like(overrides={"/props": props})), has_key=True)
+    assert not {"vision", "audio", "video"} & found.capabilities
+    assert found.settings["input_modalities"] == ["text"]
+    found.write(tmp_path / "p.toml")
+    text = (tmp_path / "p.toml").read_text()
+    assert 'input_modalities = ["text"]' in text and '# "vision",' in text
+    loaded = profiles.load(str(tmp_path / "p.toml"))
+    assert loaded.settings["input_modalities"] == ["text"] and not loaded.has("vision")
+
+
+def test_models_input_modalities_of_the_model_under_test():
+    """OpenRouter-style ``architecture.input_modalities``, read for the --model entry, not the first."""
+    nim = nim_like()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"object": "list", "data": [
+                {"id": "text-model", "object": "model", "architecture": {"input_modalities": ["text"]}},
+                {"id": "omni", "object": "model",
+                 "architecture": {"input_modalities": ["text", "image", "audio", "video"]}}]})
+        return nim(request)
+
+    found = discovery.discover(_client(handler, key=None), model="omni")
+    assert {"vision", "audio", "video"} <= found.capabilities
+    assert "architecture.input_modalities lists video" in found.decisions["video"].reason
+    assert found.settings["input_modalities"] == ["text", "audio", "image", "video"]
+    first = discovery.discover(_client(handler, key=None))
+    assert first.model == "text-model" and first.settings["input_modalities"] == ["text"]
+    assert not {"vision", "audio", "video"} & first.capabilities
+
+
+def test_no_statement_withholds_the_media_capabilities():
+    found = discovery.discover(_client(nim_like(), key=None))
+    for name in ("vision", "audio", "video"):
+        d = found.decisions[name]
+        assert not d.declared and d.reason.startswith("not stated") and "--add-capability" in d.reason
+    assert "input_modalities" not in found.settings
+    for name in ("media_io_kwargs", "audio_in_video"):
+        assert not found.decisions[name].declared and "no media" in found.decisions[name].reason
+
+
 def test_no_tool_prompts_when_the_natural_prompt_calls():
     def props(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"total_slots": 1, "chat_template": "<tool_call>{{ tools }}</tool_call>"})

@@ -555,8 +555,9 @@ def test_fault_is_caught_by_its_requirement(upstream: str, schemas: SchemaSet, s
 
 def test_every_declared_requirement_has_a_scenario() -> None:
     from tests.test_context_faults import CONTEXT_SCENARIOS  # the context faults need a windowed upstream
+    from tests.test_media_faults import MEDIA_SCENARIOS  # the media faults, a multimodal one
 
-    covered = {(s.fault, s.requirement) for s in [*SCENARIOS, *CONTEXT_SCENARIOS]}
+    covered = {(s.fault, s.requirement) for s in [*SCENARIOS, *CONTEXT_SCENARIOS, *MEDIA_SCENARIOS]}
     declared = {(f.name, r) for f in FAULTS.values() for r in f.requirements}
     assert declared - covered == set()
     assert covered - declared == set()
@@ -597,7 +598,7 @@ def test_registry_split_model_hooks_table() -> None:
     assert registry.FAULTS is table.FAULTS and registry.resolve is table.resolve
     families = {f.hooks.events.__module__.rsplit(".", 1)[-1] for f in FAULTS.values()
                 if f.hooks.events is not None and f.hooks.events.__module__ != "conformance.faults.hooks.common"}
-    assert families <= {"openai", "responses", "anthropic", "neutral"}
+    assert families <= {"openai", "responses", "anthropic", "neutral", "media"}
 
 
 # --- specific transformations ---------------------------------------------------------------------

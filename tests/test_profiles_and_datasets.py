@@ -21,7 +21,22 @@ SHIPPED = profiles.available()
 
 
 def test_required_profiles_are_shipped():
-    assert {"reference", "nim", "vllm", "hosted"} <= set(SHIPPED)
+    assert {"reference", "nim", "vllm", "hosted", "nim-omni", "reference-multimodal"} <= set(SHIPPED)
+
+
+def test_nim_omni_declares_what_the_seed_documents():
+    """Nemotron 3 Nano Omni on NIM for VLMs (seed 003): chat only, NIM's media part shapes, the
+    media controls, reasoning on by default with the documented off switch."""
+    prof = profiles.load("nim-omni")
+    assert {"chat", "streaming", "vision", "audio", "video", "media_io_kwargs", "audio_in_video", "reasoning",
+            "thinking_toggle", "reasoning_budget"} <= prof.capabilities
+    assert not {"completions", "responses", "messages", "count_tokens"} & prof.capabilities  # not documented
+    assert prof.reasoning_field == "reasoning" and prof.setting("api_key_env") == "NGC_API_KEY"
+    assert prof.setting("media_shapes") == {"image": ["image_url"], "audio": ["audio_url"], "video": ["video_url"]}
+    assert prof.setting("input_modalities") == ["text", "image", "audio", "video"]
+    assert prof.setting("reasoning_default") == "on" and prof.setting("reasoning_token_allowance") >= 4096
+    assert prof.setting("reasoning_off") == {"chat": {"chat_template_kwargs": {"enable_thinking": False}}}
+    assert profiles.load("nim").setting("input_modalities") == ["text"]  # Nemotron 3 Ultra: "text-only"
 
 
 @pytest.mark.parametrize("name", SHIPPED)

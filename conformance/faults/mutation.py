@@ -35,7 +35,11 @@ their own baseline too, and counted apart. A fault that needs other run settings
 ``overflow-hang``, which would otherwise wait out a prompt-scaled timeout per held request) is
 measured against a baseline run of its own with the same settings; the requirements of a fault
 whose tests are costly (window-sized prompts, budgeted generations) are left out of the shared
-baseline and so of the neutral runs. Writes ``mutation.json`` and ``mutation.md``, headed
+baseline and so of the neutral runs. Run settings may also name another profile: the media faults
+(issue 10) run against ``reference-multimodal``, i.e. the embedded reference in its ``multimodal``
+configuration (started only when one of them is selected), all four against one baseline over the
+union of their requirements; the shared baseline itself runs only when a selected fault is judged
+against it. Writes ``mutation.json`` and ``mutation.md``, headed
 "N/N caught on the raw reference, M/M through adapters"; exits 1 unless every fault is caught, none
 is broken and no neutral transformation changed a verdict; 2 when a report lacks the violation
 lists (a suite older than this runner: nothing is guessed).
@@ -90,6 +94,13 @@ class RunSettings:
     profile_settings: tuple[tuple[str, Any], ...] = ()
     why: str = ""
     shared_baseline: bool = True
+    #: Run against this profile instead of the runner's, and against the embedded reference in the
+    #: configuration its ``settings.reference_config`` names (only when the runner starts the
+    #: reference itself: an ``--upstream`` is described by the profile given with it).
+    profile: str | None = None
+    #: Requirement IDs (or ID prefixes) to run instead of the fault's own: faults with the same
+    #: settings and selection share one baseline run.
+    selection: tuple[str, ...] = ()
 
 
 RUN_SETTINGS: dict[str, RunSettings] = {
@@ -115,6 +126,15 @@ RUN_SETTINGS: dict[str, RunSettings] = {
         options=("-k", "minus-two or zero"),
         why="the token-limit cases zero and minus-two only", shared_baseline=False),
 }
+# The media faults need an endpoint that takes media: the embedded reference in its multimodal
+# configuration (profile reference-multimodal). One baseline for all of them, over the union of
+# their requirements (~1 min on the reference), then one run per fault.
+_MEDIA_FAULTS = ("media-tokens-missing", "corrupt-media-500", "drop-image", "stream-media-usage-mismatch")
+MEDIA_RUN = RunSettings(
+    why="the multimodal reference (profile reference-multimodal)", shared_baseline=False,
+    profile="reference-multimodal",
+    selection=tuple(sorted({r for n in _MEDIA_FAULTS for r in FAULTS[n].requirements})))
+RUN_SETTINGS.update({name: MEDIA_RUN for name in _MEDIA_FAULTS})
 
 
 def shared_requirements() -> list[str]:
@@ -353,19 +373,47 @@ def measure(upstream: str, faults: Sequence[Fault], requirements: Iterable[str],
     return Measurement(report, {k: v for k, v in hook_errors.items() if v}, error)
 
 
-def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, profile: str, key_env: str | None,
-                 suite: Suite = run_suite, proxy_factory: Callable[..., Any] = FaultProxy,
+def _uses_shared_baseline(fault: Fault) -> bool:
+    """Whether ``fault`` is judged against the shared baseline (neutral transformations, and faults
+    with neither adapters, capabilities nor run settings of their own)."""
+    return fault.neutral or (fault.name not in ADAPTED and fault.name not in RUN_SETTINGS)
+
+
+def run_mutation(selected: Sequence[Fault], upstream: str | Callable[[str], str], reports: Path, *, profile: str,
+                 key_env: str | None, suite: Suite = run_suite, proxy_factory: Callable[..., Any] = FaultProxy,
                  log: Callable[[str], None] = print) -> tuple[RunReport, list[FaultResult]]:
-    """The baseline, then every selected fault (through its adapters, with their own baseline)."""
+    """The baseline (when a selected fault is judged against it), then every selected fault
+    (through its adapters, with their own baseline). ``upstream``: the endpoint's URL, or (the
+    embedded reference) a function giving the URL of the endpoint a profile describes: a fault
+    whose :class:`RunSettings` name a profile then runs against that profile's endpoint."""
     union = shared_requirements()
-    intermittent = Intermittent.of_profile(load_profile(profile))
+    intermittents: dict[str, Intermittent] = {}
+
+    def intermittent_of(name: str) -> Intermittent:
+        if name not in intermittents:
+            intermittents[name] = Intermittent.of_profile(load_profile(name))
+        return intermittents[name]
+
+    def endpoint(name: str) -> str:
+        if isinstance(upstream, str):
+            return upstream
+        try:
+            return upstream(name)
+        except Exception as exc:  # noqa: BLE001 - e.g. the reference of that configuration did not start
+            raise RuntimeError(f"no endpoint for profile {name}: {type(exc).__name__}: {exc}") from exc
+
     t0 = time.monotonic()
-    base = measure(upstream, [], union, reports / "baseline", suite=suite, proxy_factory=proxy_factory,
-                   profile=profile, key_env=key_env, extra=[])
-    if base.report is None:
-        raise RuntimeError(f"the baseline run failed: {base.error}")
-    baseline = base.report
-    log(f"baseline: {len(baseline.rows)} requirements in {time.monotonic() - t0:.0f}s")
+    empty = RunReport({}, {}, {}, {})
+    if any(_uses_shared_baseline(f) for f in selected):
+        base = measure(endpoint(profile), [], union, reports / "baseline", suite=suite, proxy_factory=proxy_factory,
+                       profile=profile, key_env=key_env, extra=[])
+        if base.report is None:
+            raise RuntimeError(f"the baseline run failed: {base.error}")
+        log(f"baseline: {len(base.report.rows)} requirements in {time.monotonic() - t0:.0f}s")
+    else:
+        base = Measurement(empty, {})
+        log("baseline: not run (every selected fault is measured against a baseline of its own)")
+    baseline = base.report or empty
     adapted: dict[tuple[Any, ...], Measurement] = {}
     results: list[FaultResult] = []
     for fault in selected:
@@ -374,26 +422,38 @@ def run_mutation(selected: Sequence[Fault], upstream: str, reports: Path, *, pro
         adapters, caps = ADAPTED.get(fault.name, ((), ()))
         extra = ["--add-capability=" + ",".join(caps)] if caps else []
         settings = RUN_SETTINGS.get(fault.name)
-        run_profile = profile
+        target = profile  # the profile describing the endpoint this fault runs against
+        if settings is not None and settings.profile is not None and not isinstance(upstream, str):
+            target = settings.profile
+        run_profile = target
         if settings is not None:
             extra += list(settings.options)
+            if settings.selection:
+                selection = list(settings.selection)
             if settings.profile_settings:
-                run_profile = derived_profile(profile, settings.profile_settings,
+                run_profile = derived_profile(target, settings.profile_settings,
                                               reports / "profiles" / f"{fault.name}.toml")
+        try:
+            fault_upstream = endpoint(target)
+        except RuntimeError as exc:
+            results.append(FaultResult(fault=fault.name, neutral=fault.neutral, requirements=list(fault.requirements),
+                                       outcome="broken", adapters=list(adapters), detail=str(exc)))
+            log(f"{fault.name:40} {'broken':13} {str(exc)[:80]}")
+            continue
         reference = base
         if adapters or caps or settings is not None:
             key = (adapters, caps, tuple(selection), settings)
             if key not in adapted:
                 label = "+".join([*adapters, *([f"{fault.name}-settings"] if settings is not None else [])])
-                adapted[key] = measure(upstream, [ADAPTERS[a] for a in adapters], selection,
+                adapted[key] = measure(fault_upstream, [ADAPTERS[a] for a in adapters], selection,
                                        reports / f"baseline+{label}", suite=suite,
                                        proxy_factory=proxy_factory, profile=run_profile, key_env=key_env,
                                        extra=extra)
             reference = adapted[key]
-        run = measure(upstream, [*(ADAPTERS[a] for a in adapters), fault], selection, reports / fault.name,
+        run = measure(fault_upstream, [*(ADAPTERS[a] for a in adapters), fault], selection, reports / fault.name,
                       suite=suite, proxy_factory=proxy_factory, profile=run_profile, key_env=key_env, extra=extra)
         hook_errors = {**reference.hook_errors, **run.hook_errors}
-        empty = RunReport({}, {}, {}, {})
+        intermittent = intermittent_of(run_profile)
         if fault.neutral:
             result = judge_neutral(fault.name, baseline, run.report or empty, hook_errors=hook_errors,
                                    intermittent=intermittent)
@@ -467,6 +527,34 @@ def write_reports(reports: Path, baseline: RunReport, results: Sequence[FaultRes
     return doc
 
 
+class ReferenceServers:
+    """The embedded reference, one server per configuration, each started when a run first needs
+    it: called with a profile name, returns the URL of the reference in the configuration the
+    profile's ``settings.reference_config`` names (the default configuration when it names none).
+    Logs: ``reference-server.log`` (the default configuration), ``reference-server-<config>.log``."""
+
+    def __init__(self, reports: Path, api_key: str) -> None:
+        self.reports = reports
+        self.api_key = api_key
+        self.servers: dict[str, Any] = {}
+        self.urls: dict[str, str] = {}
+
+    def __call__(self, profile: str) -> str:
+        from conformance.reference import DEFAULT_CONFIG, ReferenceServer  # noqa: PLC0415
+
+        config = load_profile(profile).setting("reference_config") or DEFAULT_CONFIG
+        if config not in self.urls:
+            log = "reference-server.log" if config == DEFAULT_CONFIG else f"reference-server-{config}.log"
+            server = ReferenceServer(config_name=config, log_path=self.reports / log, api_key=self.api_key)
+            self.servers[config] = server
+            self.urls[config] = server.start()
+        return self.urls[config]
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.faults.mutation", description=__doc__.splitlines()[0])
     parser.add_argument("--faults", default="", help="comma-separated fault names (default: all)")
@@ -485,29 +573,26 @@ def main(argv: list[str] | None = None) -> int:
     for stale in ("mutation.json", "mutation.md"):  # never leave a previous verdict behind
         (reports / stale).unlink(missing_ok=True)
 
-    server = None
+    servers = None
     key_env = args.api_key_env
-    upstream = args.upstream
+    upstream: str | Callable[[str], str] | None = args.upstream
     if upstream is None:
-        from conformance.reference import DEFAULT_CONFIG, ReferenceServer  # noqa: PLC0415
-
         key = "llmconf-mut-" + secrets.token_urlsafe(12)
         os.environ[KEY_ENV] = key
         key_env = KEY_ENV
-        server = ReferenceServer(config_name=DEFAULT_CONFIG, log_path=reports / "reference-server.log", api_key=key)
-        upstream = server.start()
+        servers = upstream = ReferenceServers(reports, key)
     try:
         baseline, results = run_mutation([FAULTS[n] for n in selected], upstream, reports, profile=args.profile,
                                          key_env=key_env, log=lambda line: print(line, flush=True))
     except ReportFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:  # the baseline run produced no report
+    except RuntimeError as exc:  # the baseline run produced no report, or a reference did not start
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        if server is not None:
-            server.stop()
+        if servers is not None:
+            servers.stop()
     doc = write_reports(reports, baseline, results, target="upstream" if args.upstream else "reference")
     print((reports / "mutation.md").read_text(encoding="utf-8"))
     return 0 if doc["passed"] else 1

@@ -25,6 +25,13 @@ from conformance.faults.hooks.context import (
     truncate_long_prompt,
 )
 from conformance.faults.hooks.http import client_error_to_500, malformed_envelope, text_html_json, text_plain_stream
+from conformance.faults.hooks.media import (
+    corrupt_media_500,
+    drop_images,
+    media_tokens_missing_body,
+    media_tokens_missing_stream,
+    stream_media_usage_mismatch,
+)
 from conformance.faults.hooks.neutral import add_extra_field, add_extra_field_body, keepalive, line_endings, split_bytes
 from conformance.faults.hooks.nim import not_serving
 from conformance.faults.hooks.openai import (
@@ -77,6 +84,7 @@ from conformance.harness.failures import UsageError
 
 _ALL_STATUSES = range(100, 600)
 _GENERATION = (CHAT, COMPLETIONS, RESPONSES, MESSAGES)  # the routes that take a prompt and an output limit
+_MEDIA = (CHAT, RESPONSES, MESSAGES)  # the routes that take media parts
 
 _FAULT_LIST: tuple[Fault, ...] = (
     # chat completions streams
@@ -183,6 +191,23 @@ _FAULT_LIST: tuple[Fault, ...] = (
           "max_tokens, max_completion_tokens and max_output_tokens are removed from requests: the server "
           "generates to its end of sequence or to the window", ("OAI-CTX-009", "ANT-CTX-004"), False, _GENERATION,
           Hooks(request=strip_token_limits)),
+    # multimodal inputs (issue 10): only requests carrying media parts are touched
+    Fault("media-tokens-missing",
+          "a 200 answer to a request with media bills only the text: prompt_tokens (input_tokens; on Messages "
+          "with the cache counters 0) becomes the request's text word count, in bodies and stream usage",
+          ("OAI-MM-002", "ANT-MM-001"), False, _MEDIA, Hooks(response=media_tokens_missing_body,
+                                                             events=media_tokens_missing_stream)),
+    Fault("corrupt-media-500",
+          "a 4xx answer to a request with media (undecodable media rejected) becomes 500 with a server-error "
+          "envelope", ("OAI-MM-006",), False, _MEDIA, Hooks(response=corrupt_media_500)),
+    Fault("drop-image", "image parts (image_url, input_image, Messages image blocks) are removed from requests "
+          "before they go upstream: the text alone is answered", ("OAI-MM-002", "OAI-MM-003", "OAI-MM-012",
+                                                                 "ANT-MM-001"), False,
+          (*_MEDIA, COUNT_TOKENS), Hooks(request=drop_images)),
+    Fault("stream-media-usage-mismatch",
+          "a streamed request with media reports a quarter more prompt tokens (at least 8) than the upstream "
+          "billed; blocking answers are left alone", ("OAI-MM-004",), False, _MEDIA,
+          Hooks(events=stream_media_usage_mismatch)),
     # neutral: a correct suite flags none of these (INFO at most)
     Fault("keepalive-comments", "a ': keep-alive' comment block between events", (), True, (),
           Hooks(events=keepalive)),

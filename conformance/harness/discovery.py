@@ -45,9 +45,21 @@ What counts as the "expected shape" or the "effect":
   nothing; these are declared only on an *observed effect* (reasoning appears or disappears,
   reasoning tokens stay within the budget).
 * ``auth``: a request without the key gets 401/403 → declared; gets 2xx → withheld.
-* ``open_responses`` is a claim (``--open-responses``), ``responses_store``, ``vision``, ``audio``
-  and ``video`` are needed by no test of this suite, and ``responses_truncation`` shows only on an
-  input over the window: not probed, withheld (``--add-capability``).
+* ``vision``, ``audio`` and ``video`` are read from the endpoint's own statement of its inputs,
+  never probed with media (discovery sends none): llama.cpp ``GET /props`` ``modalities``
+  (``{"vision": true, "audio": false, "video": false}``), else ``GET /v1/models``
+  ``data[].architecture.input_modalities`` of the model under test (``["text", "image"]``), via
+  :func:`conformance.harness.modalities.stated_by_endpoint`. A modality it lists → declared; one it
+  omits → withheld, and the statement is written as ``settings.input_modalities`` so the "no
+  modality" tests (OAI-MM-009, ANT-MM-004) judge that the endpoint rejects those parts. An endpoint
+  stating nothing (vLLM, NIM) → all three withheld as "not stated" and no ``input_modalities``
+  (the "no modality" tests then skip: nothing states the inputs); declare them by hand
+  (``--add-capability vision``, or a profile such as ``nim-omni``). The GETs are the ones the
+  family detection sends anyway: no extra request.
+* ``open_responses`` is a claim (``--open-responses``), ``responses_store`` is needed by no test of
+  this suite, ``responses_truncation`` shows only on an input over the window, and the NIM media
+  controls ``media_io_kwargs`` / ``audio_in_video`` show only in the usage of a video request:
+  not probed, withheld (``--add-capability``).
 
 Server family: ``llama.cpp`` when ``GET /props`` answers a llama-server properties object or the
 models list says ``owned_by: llamacpp``; ``nim`` when the NIM health and metadata routes answer;
@@ -66,6 +78,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.harness import capabilities as caps
+from conformance.harness import modalities as mm
 from conformance.harness.client import Client, Exchange
 from conformance.harness.datasets import case
 from conformance.harness.failures import HarnessError
@@ -81,9 +94,11 @@ NOT_PROBED = {
     # A cheap probe cannot tell: truncation "auto" is judged only on an input over the window, which
     # a conforming endpoint processes up to the window (the OAI-CTX-008 test's own request).
     "responses_truncation": "not probed: only an input over the context window shows it (use --add-capability)",
-    "vision": "not probed: no test of this suite needs it (use --add-capability)",
-    "audio": "not probed: no test of this suite needs it (use --add-capability)",
-    "video": "not probed: no test of this suite needs it (use --add-capability)",
+    # NIM extensions: only the prompt tokens of a video request show their effect; discovery sends no media.
+    "media_io_kwargs": "not probed: only a video request's usage shows it, and discovery sends no media "
+                       "(use --add-capability)",
+    "audio_in_video": "not probed: only a video request's usage shows it, and discovery sends no media "
+                      "(use --add-capability)",
 }
 SIGNAL_4XX_NOT_CAPABILITY = {401, 403, 408, 429}
 REASONING_KEYS = ("reasoning_content", "reasoning")
@@ -418,6 +433,8 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
         found.server_reason = "GET /v1/models says owned_by vllm" + (
             " with max_model_len" if any("max_model_len" in e for e in entries) else "")
 
+    _modalities(found, props_body, body)
+
     # Chat: the base probe, authentication, unknown fields ----------------------------------------
     base = p.chat({"messages": _HELLO, "max_tokens": 4, "temperature": 0})
     v = read(base, "", shape=_object_is("chat.completion"))
@@ -557,6 +574,28 @@ def discover(client: Client, *, model: str | None = None, has_key: bool = False)
         found.server_reason = p.unreachable[:160]
     found.seconds = time.monotonic() - t0
     return found
+
+
+def _modalities(found: Discovery, props: Any, models: Any) -> None:
+    """vision / audio / video from the endpoint's statement of its inputs (no media request): the
+    ``/props`` and ``/v1/models`` answers already fetched; ``/v1/models`` is read for the model
+    under test (:func:`conformance.harness.modalities.stated_by_endpoint`)."""
+    inputs, source = mm.stated_by_endpoint(props, models, model=found.model)
+    if inputs is None:
+        for modality in mm.MODALITIES:
+            found.decide(mm.CAPABILITY[modality], False,
+                         "not stated: neither llama.cpp GET /props modalities nor GET /v1/models "
+                         "architecture.input_modalities lists the inputs, and discovery sends no media "
+                         "(use --add-capability)")
+        return
+    stated = sorted(inputs, key=lambda m: (m != "text", m))
+    for modality in mm.MODALITIES:
+        took = modality in inputs
+        found.decide(mm.CAPABILITY[modality], took,
+                     f"{source} {'lists' if took else 'omits'} {modality} (inputs {stated})")
+    found.settings["input_modalities"] = stated
+    found.setting_reasons["input_modalities"] = (
+        f"stated by {source}: a modality it omits must be rejected with 4xx (OAI-MM-009)")
 
 
 def _parameter_loop(p: _Prober, found: Discovery, path: str, base: dict[str, Any], params: dict[str, Any],

@@ -63,12 +63,16 @@ def loopback(host: str | None) -> bool:
     return bool(host) and any(str(host).lower().startswith(p) for p in _LOOPBACK)
 
 
-def stated_by_endpoint(props: Any, models: Any) -> tuple[frozenset[str] | None, str]:
+def stated_by_endpoint(props: Any, models: Any, *, model: str | None = None) -> tuple[frozenset[str] | None, str]:
     """The input modalities the endpoint states (``None``: it states none) and where it says so.
 
     ``props``: the JSON of llama.cpp ``GET /props`` (``{"modalities": {"vision": bool, "audio":
-    bool, "video": bool}}``); ``models``: the JSON of ``GET /v1/models`` (``data[0].architecture.
+    bool, "video": bool}}``); ``models``: the JSON of ``GET /v1/models`` (``data[].architecture.
     input_modalities``, as llama.cpp and OpenRouter-style servers give it). Either may be ``None``.
+    ``model``: the model under test; its own entry is read. Without it, the first entry (the
+    model the suite requests by default). When it is not listed, the first entry only if it is the
+    only one (a single-model server, whose id may differ from the requested name): a list of many
+    models (a hosted provider) states nothing about a model it does not list.
     """
     if isinstance(props, Mapping) and isinstance(props.get("modalities"), Mapping):
         flags = props["modalities"]
@@ -77,11 +81,13 @@ def stated_by_endpoint(props: Any, models: Any) -> tuple[frozenset[str] | None, 
             found = {"text"} | {m for k, m in names.items() if flags[k]}
             return frozenset(found), "GET /props modalities"
     if isinstance(models, Mapping) and isinstance(models.get("data"), list) and models["data"]:
-        first = models["data"][0]
+        data = models["data"]
+        own = [e for e in data if isinstance(e, Mapping) and model is not None and e.get("id") == model]
+        first = own[0] if own else data[0] if model is None or len(data) == 1 else None
         arch = first.get("architecture") if isinstance(first, Mapping) else None
         inputs = arch.get("input_modalities") if isinstance(arch, Mapping) else None
         if isinstance(inputs, list) and all(isinstance(x, str) for x in inputs) and inputs:
-            return frozenset(inputs), "GET /v1/models data[0].architecture.input_modalities"
+            return frozenset(inputs), "GET /v1/models data[].architecture.input_modalities"
     return None, ""
 
 
@@ -120,6 +126,8 @@ class Modalities:
             return None
         if self.endpoint_inputs is not None and modality not in self.endpoint_inputs:
             return f"the endpoint states its inputs are {sorted(self.endpoint_inputs)} ({self.endpoint_source})"
+        if self.endpoint_inputs is not None:
+            return None  # the endpoint states it takes the modality (the model served may not be the profile's)
         if self.profile_inputs is not None and modality not in self.profile_inputs:
             return (f"profile {self.profile_name!r} states input_modalities {sorted(self.profile_inputs)} "
                     f"and does not declare '{CAPABILITY[modality]}'")

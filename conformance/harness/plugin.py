@@ -635,9 +635,9 @@ def _print_past_capture(config: pytest.Config, lines: list[str], *, section: str
             reporter.write_line(line)
 
 
-def _live_printer(config: pytest.Config) -> Any:
+def _live_printer(config: pytest.Config, tag: str = "long-context") -> Any:
     """A function printing one line on the terminal past output capture (progress of long requests)."""
-    return lambda line: _print_past_capture(config, [f"[long-context] {line}"])
+    return lambda line: _print_past_capture(config, [f"[{tag}] {line}"])
 
 
 def _long_context_plan(session: pytest.Session, cw: ctx.ContextWindow) -> list[str]:
@@ -721,13 +721,13 @@ def modalities(request: pytest.FixtureRequest, oai: OpenAI, llmconf_state: RunSt
                 return None
             return ex.json_or_none() if ex.status == 200 else None
 
-        inputs, source = mm.stated_by_endpoint(get("/props"), get("/v1/models"))
+        inputs, source = mm.stated_by_endpoint(get("/props"), get("/v1/models"), model=oai.model)
         state.modalities = mm.Modalities.build(capabilities=profile.capabilities, settings=profile.settings,
                                                profile_name=profile.name, endpoint_inputs=inputs,
                                                endpoint_source=source, tier=state.settings.media)
-        say = _live_printer(request.config)
+        say = _live_printer(request.config, "media")
         for line in state.modalities.lines():
-            say(line.replace("[long-context] ", ""))
+            say(line)
     return state.modalities
 
 

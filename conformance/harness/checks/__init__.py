@@ -82,6 +82,8 @@ def load_all() -> dict[str, CheckInfo]:
         completions,
         context,
         evals,
+        media,
+        media_errors,
         nim,
         openai,
         reasoning,
