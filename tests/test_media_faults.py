@@ -416,7 +416,7 @@ def test_media_faults_share_one_baseline_on_the_multimodal_reference(tmp_path: P
     settings = {mutation.RUN_SETTINGS[n] for n in MEDIA_FAULTS}
     assert len(settings) == 1
     (media_run,) = settings
-    assert media_run.profile == "reference-multimodal" and not media_run.shared_baseline
+    assert media_run.profile == "reference-multimodal" and not media_run.shared_baseline and media_run.neutral_runs
     assert set(media_run.selection) == {r for n in MEDIA_FAULTS for r in FAULTS[n].requirements}
     assert not set(media_run.selection) & set(mutation.shared_requirements())  # no media in the shared runs
 
@@ -459,7 +459,7 @@ def test_an_upstream_given_is_described_by_its_own_profile(tmp_path: Path) -> No
 
     mutation.run_mutation([FAULTS["drop-image"], FAULTS["crlf"]], "http://127.0.0.1:9", tmp_path, profile="nim",
                           key_env=None, suite=suite, log=lambda line: None)
-    assert profiles == ["nim", "nim", "nim", "nim"]  # baseline, media baseline, drop-image, crlf
+    assert profiles == ["nim"] * 5  # baseline, media baseline, drop-image, crlf, crlf over the media selection
 
 
 def test_an_endpoint_that_does_not_start_makes_its_faults_broken(tmp_path: Path) -> None:
@@ -473,8 +473,48 @@ def test_an_endpoint_that_does_not_start_makes_its_faults_broken(tmp_path: Path)
 
     _, results = mutation.run_mutation([FAULTS["drop-image"], FAULTS["crlf"]], upstream, tmp_path,
                                        profile="reference", key_env=None, suite=suite, log=lambda line: None)
-    assert [(r.fault, r.outcome) for r in results] == [("drop-image", "broken"), ("crlf", "clean")]
-    assert "llama-server exited" in results[0].detail
+    # crlf passed the shared runs, but could not be run over the media tests: not proven neutral
+    assert [(r.fault, r.outcome) for r in results] == [("drop-image", "broken"), ("crlf", "broken")]
+    assert all("llama-server exited" in r.detail for r in results)
+
+
+def test_neutral_transformations_also_run_over_the_media_tests(tmp_path: Path) -> None:
+    """A neutral transformation is run over the media selection too, against the media baseline,
+    when a media fault is selected; a verdict it changes there makes it changed."""
+    calls: list[tuple[str, str]] = []
+    flagged = "t::OAI-MM-004"
+
+    def upstream(profile: str) -> str:
+        return f"http://127.0.0.1:9/{profile}"
+
+    def suite(url: str, requirements: list[str], reports: Path, **options: Any) -> mutation.RunReport:
+        calls.append((reports.name, options["profile"]))
+        doc = _clean_doc(sorted(requirements))
+        if reports.name == "split-bytes+drop-image-settings":  # flags a media test only
+            doc["requirements"]["OAI-MM-004"]["violations"] = [{"test": flagged, "kind": "failed", "message": "x"}]
+            doc["requirements"]["OAI-MM-004"]["test_outcomes"] = {flagged: "failed"}
+        if reports.name == "drop-image":
+            doc["requirements"]["OAI-MM-002"]["violations"] = [
+                {"test": "t::OAI-MM-002", "kind": "failed", "message": "x"}]
+        return mutation.parse_report(doc)
+
+    _, results = mutation.run_mutation([FAULTS["crlf"], FAULTS["drop-image"], FAULTS["split-bytes"]], upstream,
+                                       tmp_path, profile="reference", key_env=None, suite=suite,
+                                       log=lambda line: None)
+    assert calls == [("baseline", "reference"), ("crlf", "reference"),
+                     ("baseline+drop-image-settings", "reference-multimodal"),
+                     ("crlf+drop-image-settings", "reference-multimodal"),
+                     ("drop-image", "reference-multimodal"),
+                     ("split-bytes", "reference"), ("split-bytes+drop-image-settings", "reference-multimodal")]
+    by_name = {r.fault: r for r in results}
+    assert by_name["crlf"].outcome == "clean" and by_name["drop-image"].outcome == "caught"
+    assert by_name["split-bytes"].outcome == "changed"
+    assert "the multimodal reference" in by_name["split-bytes"].detail and "OAI-MM-004" in by_name["split-bytes"].detail
+    # without a media fault selected, the neutral runs stay on the shared selection
+    calls.clear()
+    mutation.run_mutation([FAULTS["crlf"]], upstream, tmp_path, profile="reference", key_env=None, suite=suite,
+                          log=lambda line: None)
+    assert calls == [("baseline", "reference"), ("crlf", "reference")]
 
 
 def test_reference_servers_start_one_server_per_configuration(tmp_path: Path,

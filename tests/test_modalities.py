@@ -184,6 +184,39 @@ def test_every_declared_shape_is_a_known_shape():
     assert set(mm.SHAPES) == set(mm.MODALITIES) == set(mm.CAPABILITY)
 
 
+# --- formats ----------------------------------------------------------------------------------------
+
+
+def test_declared_formats_keep_the_others_from_being_sent():
+    from conformance.harness import media
+
+    m = _build(("vision", "audio", "video"), {"media_formats": {"image": ["GIF", "jpg", ".png"], "audio": ["wav"]}})
+    assert m.formats_declared["image"] == frozenset({"gif", "jpeg", "png"})
+    for key in ("png-64", "jpeg-64", "gif-64", "wav-1s", "mp4-1s"):  # listed, or the modality lists none
+        assert m.format_reason(media.CATALOG[key]) is None, key
+    reason = m.format_reason(media.CATALOG["webp-64"])
+    assert reason is not None and "['gif', 'jpeg', 'png']" in reason and "not webp" in reason
+    assert "settings.media_formats" in reason and "profile 'p'" in reason
+    assert "not flac" in (m.format_reason(media.CATALOG["flac-1s"]) or "")
+    assert "image shapes: image_url; formats gif, jpeg, png" in m.lines()
+    assert m.to_json()["formats"] == {"image": ["gif", "jpeg", "png"], "audio": ["wav"]}
+
+
+def test_no_declared_formats_send_everything():
+    from conformance.harness import media
+
+    m = _build(("vision", "audio", "video"), {"media_formats": "png"})
+    assert all(m.format_reason(medium) is None for medium in media.CATALOG.values())
+    assert m.to_json()["formats"] == {}
+
+
+def test_every_catalog_medium_has_a_format_name():
+    from conformance.harness import media
+
+    names = {mm.media_format(medium.extension) for medium in media.CATALOG.values()}
+    assert names == {"png", "jpeg", "gif", "webp", "wav", "flac", "mp3", "mp4"}
+
+
 # --- tier, loopback, report -----------------------------------------------------------------------
 
 
@@ -231,6 +264,9 @@ def test_shipped_profiles_state_consistent_modalities():
                 assert modality in inputs, f"{name}: declares {capability} but input_modalities omits {modality}"
         for modality, shapes in (prof.settings.get("media_shapes") or {}).items():
             assert set(shapes) <= set(mm.SHAPES[modality]), f"{name}: unknown {modality} shapes {shapes}"
+        known = {"png", "jpeg", "gif", "webp", "wav", "flac", "mp3", "mp4"}
+        for modality, formats in (prof.settings.get("media_formats") or {}).items():
+            assert modality in mm.MODALITIES and {mm.media_format(f) for f in formats} <= known, name
 
 
 # --- plugin wiring (pytester) ------------------------------------------------------------------------

@@ -34,6 +34,8 @@ def test_nim_omni_declares_what_the_seed_documents():
     assert prof.reasoning_field == "reasoning" and prof.setting("api_key_env") == "NGC_API_KEY"
     assert prof.setting("media_shapes") == {"image": ["image_url"], "audio": ["audio_url"], "video": ["video_url"]}
     assert prof.setting("input_modalities") == ["text", "image", "audio", "video"]
+    assert prof.setting("media_formats") == {"image": ["gif", "jpeg", "png"], "audio": ["wav", "mp3", "flac"],
+                                             "video": ["mp4"]}  # the page's format table: no WebP
     assert prof.setting("reasoning_default") == "on" and prof.setting("reasoning_token_allowance") >= 4096
     assert prof.setting("reasoning_off") == {"chat": {"chat_template_kwargs": {"enable_thinking": False}}}
     assert profiles.load("nim").setting("input_modalities") == ["text"]  # Nemotron 3 Ultra: "text-only"
@@ -71,7 +73,7 @@ def test_deviation_case_filter():
 
 DATASET_SCHEMA = json.loads((datasets_root() / "dataset.schema.json").read_text())
 FILES = sorted(p.relative_to(datasets_root()).as_posix() for p in datasets_root().rglob("*.json")
-               if p.name != "dataset.schema.json")
+               if not p.name.endswith(".schema.json"))  # eval-set.schema.json: tests/test_eval_sets.py
 
 
 @pytest.mark.parametrize("rel", FILES)

@@ -38,8 +38,8 @@ whose tests are costly (window-sized prompts, budgeted generations) are left out
 baseline and so of the neutral runs. Run settings may also name another profile: the media faults
 (issue 10) run against ``reference-multimodal``, i.e. the embedded reference in its ``multimodal``
 configuration (started only when one of them is selected), all four against one baseline over the
-union of their requirements; the shared baseline itself runs only when a selected fault is judged
-against it. Writes ``mutation.json`` and ``mutation.md``, headed
+union of their requirements, and every selected neutral transformation runs over that selection
+too; the shared baseline itself runs only when a selected fault is judged against it. Writes ``mutation.json`` and ``mutation.md``, headed
 "N/N caught on the raw reference, M/M through adapters"; exits 1 unless every fault is caught, none
 is broken and no neutral transformation changed a verdict; 2 when a report lacks the violation
 lists (a suite older than this runner: nothing is guessed).
@@ -101,6 +101,10 @@ class RunSettings:
     #: Requirement IDs (or ID prefixes) to run instead of the fault's own: faults with the same
     #: settings and selection share one baseline run.
     selection: tuple[str, ...] = ()
+    #: When a fault with these settings is selected, every selected neutral transformation is also
+    #: run over ``selection`` (with these settings), against the same baseline: the tests kept out
+    #: of the shared runs must not flag them either.
+    neutral_runs: bool = False
 
 
 RUN_SETTINGS: dict[str, RunSettings] = {
@@ -132,7 +136,7 @@ RUN_SETTINGS: dict[str, RunSettings] = {
 _MEDIA_FAULTS = ("media-tokens-missing", "corrupt-media-500", "drop-image", "stream-media-usage-mismatch")
 MEDIA_RUN = RunSettings(
     why="the multimodal reference (profile reference-multimodal)", shared_baseline=False,
-    profile="reference-multimodal",
+    profile="reference-multimodal", neutral_runs=True,
     selection=tuple(sorted({r for n in _MEDIA_FAULTS for r in FAULTS[n].requirements})))
 RUN_SETTINGS.update({name: MEDIA_RUN for name in _MEDIA_FAULTS})
 
@@ -416,23 +420,44 @@ def run_mutation(selected: Sequence[Fault], upstream: str | Callable[[str], str]
     baseline = base.report or empty
     adapted: dict[tuple[Any, ...], Measurement] = {}
     results: list[FaultResult] = []
-    for fault in selected:
-        t1 = time.monotonic()
-        selection = union if fault.neutral else list(fault.requirements)
-        adapters, caps = ADAPTED.get(fault.name, ((), ()))
+    # The settings whose faults are selected and that ask for the neutral transformations to run
+    # over their selection too, each with the name of its first selected fault (its baseline's label).
+    neutral_groups: dict[RunSettings, str] = {}
+    for f in selected:
+        group = RUN_SETTINGS.get(f.name)
+        if not f.neutral and group is not None and group.neutral_runs and group.selection:
+            neutral_groups.setdefault(group, f.name)
+
+    def plan(name: str, settings: RunSettings | None, caps: Sequence[str]) -> tuple[str, str, list[str]]:
+        """(the profile describing the endpoint, the profile the suite runs with, extra options)."""
         extra = ["--add-capability=" + ",".join(caps)] if caps else []
-        settings = RUN_SETTINGS.get(fault.name)
-        target = profile  # the profile describing the endpoint this fault runs against
+        target = profile
         if settings is not None and settings.profile is not None and not isinstance(upstream, str):
             target = settings.profile
         run_profile = target
         if settings is not None:
             extra += list(settings.options)
-            if settings.selection:
-                selection = list(settings.selection)
             if settings.profile_settings:
-                run_profile = derived_profile(target, settings.profile_settings,
-                                              reports / "profiles" / f"{fault.name}.toml")
+                run_profile = derived_profile(target, settings.profile_settings, reports / "profiles" / f"{name}.toml")
+        return target, run_profile, extra
+
+    def own_baseline(key: tuple[Any, ...], label: str, url: str, adapters: Sequence[str], selection: list[str],
+                     run_profile: str, extra: list[str]) -> Measurement:
+        if key not in adapted:
+            adapted[key] = measure(url, [ADAPTERS[a] for a in adapters], selection, reports / f"baseline+{label}",
+                                   suite=suite, proxy_factory=proxy_factory, profile=run_profile, key_env=key_env,
+                                   extra=extra)
+        return adapted[key]
+
+    for fault in selected:
+        t1 = time.monotonic()
+        selection = union if fault.neutral else list(fault.requirements)
+        adapters, caps = ADAPTED.get(fault.name, ((), ()))
+        settings = RUN_SETTINGS.get(fault.name)
+        if settings is not None and settings.selection:
+            selection = list(settings.selection)
+        label_name = neutral_groups.get(settings, fault.name) if settings is not None else fault.name
+        target, run_profile, extra = plan(label_name, settings, caps)
         try:
             fault_upstream = endpoint(target)
         except RuntimeError as exc:
@@ -442,14 +467,9 @@ def run_mutation(selected: Sequence[Fault], upstream: str | Callable[[str], str]
             continue
         reference = base
         if adapters or caps or settings is not None:
-            key = (adapters, caps, tuple(selection), settings)
-            if key not in adapted:
-                label = "+".join([*adapters, *([f"{fault.name}-settings"] if settings is not None else [])])
-                adapted[key] = measure(fault_upstream, [ADAPTERS[a] for a in adapters], selection,
-                                       reports / f"baseline+{label}", suite=suite,
-                                       proxy_factory=proxy_factory, profile=run_profile, key_env=key_env,
-                                       extra=extra)
-            reference = adapted[key]
+            label = "+".join([*adapters, *([f"{label_name}-settings"] if settings is not None else [])])
+            reference = own_baseline((adapters, caps, tuple(selection), settings), label, fault_upstream, adapters,
+                                     selection, run_profile, extra)
         run = measure(fault_upstream, [*(ADAPTERS[a] for a in adapters), fault], selection, reports / fault.name,
                       suite=suite, proxy_factory=proxy_factory, profile=run_profile, key_env=key_env, extra=extra)
         hook_errors = {**reference.hook_errors, **run.hook_errors}
@@ -457,6 +477,29 @@ def run_mutation(selected: Sequence[Fault], upstream: str | Callable[[str], str]
         if fault.neutral:
             result = judge_neutral(fault.name, baseline, run.report or empty, hook_errors=hook_errors,
                                    intermittent=intermittent)
+            for group, first in neutral_groups.items():  # the same transformation over the tests kept apart
+                g_target, g_profile, g_extra = plan(first, group, ())
+                try:
+                    g_url = endpoint(g_target)
+                except RuntimeError as exc:
+                    result.outcome, result.detail = "broken", str(exc)
+                    continue
+                g_selection = list(group.selection)
+                g_base = own_baseline(((), (), tuple(g_selection), group), f"{first}-settings", g_url, (),
+                                      g_selection, g_profile, g_extra)
+                g_run = measure(g_url, [fault], g_selection, reports / f"{fault.name}+{first}-settings", suite=suite,
+                                proxy_factory=proxy_factory, profile=g_profile, key_env=key_env, extra=g_extra)
+                g_errors = {**g_base.hook_errors, **g_run.hook_errors}
+                verdict = judge_neutral(fault.name, g_base.report or empty, g_run.report or empty,
+                                        hook_errors=g_errors, intermittent=intermittent_of(g_profile))
+                if g_base.error or g_run.error:
+                    verdict.outcome, verdict.detail = "broken", f"failed: {g_base.error or g_run.error}"
+                result.hook_errors.update(g_errors)
+                if verdict.outcome != "clean" and result.outcome != "broken":
+                    result.outcome = verdict.outcome
+                where = f"also run over {', '.join(g_selection)} ({group.why or g_profile})"
+                outcome = verdict.detail or "no verdict changed"
+                result.detail = "; ".join(x for x in (result.detail, f"{where}: {outcome}") if x)
         else:
             result = judge(fault.name, fault.requirements, reference.report or empty, run.report or empty,
                            hook_errors=hook_errors, adapters=adapters, intermittent=intermittent)

@@ -6,7 +6,8 @@ Pure: no pytest, no transport. The plugin builds one :class:`Modalities` per run
 * the profile: the capabilities ``vision`` / ``audio`` / ``video`` say a modality is *present*;
   ``settings.input_modalities`` (e.g. ``["text"]``) states the model's inputs exhaustively, so a
   modality missing from it is *absent*; ``settings.media_shapes`` (per modality, the part shapes
-  the endpoint family uses) overrides :data:`DEFAULT_SHAPES`;
+  the endpoint family uses) overrides :data:`DEFAULT_SHAPES`; ``settings.media_formats`` (per
+  modality, the file formats the endpoint documents) keeps the others from being sent;
 * the endpoint's own statement where it makes one (:func:`stated_by_endpoint`: llama.cpp
   ``/props`` ``modalities``, ``/v1/models`` ``architecture.input_modalities``), which wins over
   the profile for absence.
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["CAPABILITY", "DEFAULT_SHAPES", "MEDIA_TIERS", "MODALITIES", "SHAPES", "Modalities",
-           "loopback", "stated_by_endpoint", "tier_allows"]
+           "loopback", "media_format", "stated_by_endpoint", "tier_allows"]
 
 MODALITIES = ("image", "audio", "video")
 #: modality → the capability that declares it present.
@@ -57,6 +58,13 @@ _LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 def tier_allows(selected: str, needed: str) -> bool:
     """Whether ``--media selected`` runs a test of tier ``needed`` (``basic`` or ``full``)."""
     return MEDIA_TIERS.index(selected) >= MEDIA_TIERS.index(needed)
+
+
+def media_format(name: str) -> str:
+    """A format name as ``settings.media_formats`` lists it: a file extension, lower case, ``jpg``
+    spelled ``jpeg``."""
+    name = name.strip().lower().lstrip(".")
+    return "jpeg" if name == "jpg" else name
 
 
 def loopback(host: str | None) -> bool:
@@ -106,6 +114,9 @@ class Modalities:
     #: settings.media_shapes (modality → shapes); missing modalities use DEFAULT_SHAPES
     shapes_declared: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     tier: str = "basic"
+    #: settings.media_formats (modality → the file formats the endpoint documents, e.g. NIM's image
+    #: ["gif", "jpeg", "png"]); a modality not listed takes every format the suite makes
+    formats_declared: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, *, capabilities: Iterable[str], settings: Mapping[str, Any], profile_name: str,
@@ -115,7 +126,11 @@ class Modalities:
         inputs = frozenset(raw_inputs) if isinstance(raw_inputs, list) else None
         raw_shapes = settings.get("media_shapes") or {}
         shapes = {m: tuple(v) for m, v in raw_shapes.items()} if isinstance(raw_shapes, Mapping) else {}
-        return cls(frozenset(capabilities), inputs, profile_name, endpoint_inputs, endpoint_source, shapes, tier)
+        raw_formats = settings.get("media_formats") or {}
+        formats = ({m: frozenset(media_format(str(f)) for f in v) for m, v in raw_formats.items()
+                    if isinstance(v, list)} if isinstance(raw_formats, Mapping) else {})
+        return cls(frozenset(capabilities), inputs, profile_name, endpoint_inputs, endpoint_source, shapes, tier,
+                   formats)
 
     def present(self, modality: str) -> bool:
         return CAPABILITY[modality] in self.capabilities
@@ -150,6 +165,17 @@ class Modalities:
     def has_shape(self, modality: str, shape: str) -> bool:
         return self.present(modality) and shape in self.shapes(modality)
 
+    def format_reason(self, medium: Any) -> str | None:
+        """Why ``medium`` (a :class:`conformance.harness.media.Medium`) is not for this endpoint: the
+        profile lists the formats of its modality (``settings.media_formats``) and not this one
+        (the skip reason). None: it may be sent."""
+        declared = self.formats_declared.get(medium.kind)
+        fmt = media_format(medium.extension)
+        if declared is None or fmt in declared:
+            return None
+        return (f"profile {self.profile_name!r} lists {medium.kind} formats {sorted(declared)} "
+                f"(settings.media_formats), not {fmt}")
+
     def lines(self) -> list[str]:
         present = [m for m in MODALITIES if self.present(m)]
         absent = [m for m in MODALITIES if self.absent_reason(m)]
@@ -157,7 +183,8 @@ class Modalities:
         if self.endpoint_inputs is not None:
             out.append(f"endpoint states inputs {sorted(self.endpoint_inputs)} ({self.endpoint_source})")
         for m in present:
-            out.append(f"{m} shapes: {', '.join(self.shapes(m)) or 'none'}")
+            formats = f"; formats {', '.join(sorted(self.formats_declared[m]))}" if m in self.formats_declared else ""
+            out.append(f"{m} shapes: {', '.join(self.shapes(m)) or 'none'}{formats}")
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -169,4 +196,5 @@ class Modalities:
             "endpoint_source": self.endpoint_source or None,
             "profile_inputs": sorted(self.profile_inputs) if self.profile_inputs is not None else None,
             "shapes": {m: list(self.shapes(m)) for m in MODALITIES if self.present(m)},
+            "formats": {m: sorted(f) for m, f in self.formats_declared.items() if self.present(m)},
         }

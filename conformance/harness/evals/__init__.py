@@ -3,6 +3,9 @@ reported apart from conformance under ``reports/evals/``. Nothing here talks HTT
 the protocol facades, and nothing is downloaded: the data is generated from a seed at run time.
 
 * :mod:`.stats`: the Wilson score interval.
+* :mod:`.gate`: the accuracy gate statistics (clustered Wilson intervals, the three-state floor
+  verdict, the paired exact McNemar test against a baseline, the flip rate, the baseline file and
+  the gate's error rates by simulation; docs/eval-statistics.md).
 * :mod:`.needle`: needle-in-a-haystack items (RULER ``niah_single`` / ``niah_multikey`` style),
   sizing by the endpoint's token count, and scoring.
 * :mod:`.needle_run`: sends the items through the OpenAI-compatible facade and times them.
