@@ -208,6 +208,8 @@ ARITH = sets.load("arith").items[0]  # answer 15 (3 × 8 − 9)
     ("answer : 15 stickers", True),
     ("Answer: 14\nWait.\nAnswer: 15", True),   # the last Answer line counts
     ("Answer: 15\nActually\nAnswer: 16", False),
+    ("Answer: 3 x 8 - 9 = 15", True),
+    ("Answer: 3 x 8 - 9 = 16", False),
     ("The answer is 15", None),                  # no Answer: line
     ("Answer: fifteen", None),
     ("", None),
@@ -272,7 +274,7 @@ def test_tools_checker_simple():
     assert "not valid JSON" in ok((name, '{"city": '))[1]
     assert ok((name, args), (name, args))[0] is False                      # one call expected
     verdict, reason, _ = sets.score(SIMPLE, chat('<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>'))
-    assert verdict is False and "leaked into content" in reason
+    assert verdict is False and tools.LEAKED in reason
     assert sets.score(SIMPLE, chat("It is sunny."))[0] is False
     assert sets.score(SIMPLE, chat(None))[0] is None
 
@@ -327,6 +329,9 @@ def test_ifcheck_item_verdicts():
     item = next(i for i in sets.load("ifcheck").items if len(i.check["constraints"]) >= 2)
     verdict, reason, _ = sets.score(item, chat("x"))
     assert verdict is False and re.match(r"\d/\d constraints hold; ", reason)
+    held, total = ifcheck.instruction_level(item, chat("x"))
+    assert total == len(item.check["constraints"]) and held < total and reason.startswith(f"{held}/{total}")
+    assert ifcheck.instruction_level(item, chat("")) == (0, total)
     assert sets.score(item, chat("  \n"))[0] is None
     single = next(i for i in sets.load("ifcheck").items if [c["kind"] for c in i.check["constraints"]] == ["lowercase"])
     assert sets.score(single, chat("a calm little note about rain."))[0] is True
@@ -336,6 +341,11 @@ def test_arith_templates_always_give_integral_non_negative_answers():
     for template in arith.TEMPLATES:
         for seed in range(200):
             assert arith.make_item(template, seed)["check"]["answer"] >= 0
+
+
+def test_items_are_hashable_by_id():
+    items = sets.load("tools").items
+    assert len(set(items)) == len(items) and {items[0]: 1}[items[0]] == 1
 
 
 def test_modules_agree_with_the_registry():

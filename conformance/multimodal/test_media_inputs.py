@@ -196,9 +196,11 @@ def _require_shape(modalities: Any, modality: str, shape: str) -> None:
             f"(settings.media_shapes)")
 
 
-def _require_media(key: str) -> None:
+def _require_media(key: str, modalities: Any = None) -> None:
     if key.startswith(("mp4", "mp3")) and (why := media.ffmpeg_missing()):
         raise pytest.skip.Exception(f"{key}: {why}")
+    if modalities is not None and (why := modalities.format_reason(media.CATALOG[key])) is not None:
+        raise pytest.skip.Exception(f"{key}: {why}")  # e.g. WebP on a NIM that lists GIF/JPEG/PNG
 
 
 def _media_part(request: pytest.FixtureRequest, case: Case) -> dict[str, Any]:
@@ -214,7 +216,7 @@ def _media_part(request: pytest.FixtureRequest, case: Case) -> dict[str, Any]:
 def _send_case(request: pytest.FixtureRequest, oai: Any, ant: Any, modalities: Any, case: Case) -> Sent:
     """The request of ``case`` (skipped when its shape is not declared or its media cannot be made)."""
     _require_shape(modalities, case.modality, case.shape)
-    _require_media(case.key)
+    _require_media(case.key, modalities)
     return _send(oai, ant, case.api, _body(case.api, _media_part(request, case)), stream=case.stream)
 
 
@@ -257,6 +259,8 @@ ITEMS = {
 def test_every_media_item_is_counted(oai, ant, modalities, item):
     more_keys, fewer_keys, allow_equal, _ = ITEMS[item]
     _require_shape(modalities, "image", "image_url")
+    for key in (*more_keys, *fewer_keys):
+        _require_media(key, modalities)
     more = _send(oai, ant, "chat", _body("chat", *(mp.part("image_url", media.CATALOG[k]) for k in more_keys)))
     fewer = _send(oai, ant, "chat", _body("chat", *(mp.part("image_url", media.CATALOG[k]) for k in fewer_keys)))
     checks.every_item_counted(more.usage, fewer.usage, more_what=f"{' + '.join(more_keys)} in one message",

@@ -2,7 +2,7 @@
 tiny *base* model does above chance but clearly below 100 % (issue 11 §7), so a regression (a
 tokenizer or detokenizer mismatch, a broken ``prompt`` path) has room to show in both directions.
 
-Three solved examples, then two lowercase words (from a list authored here); the completion's
+Five solved examples, then two lowercase words (from a list authored here); the completion's
 first line, stripped, must equal the words in capitals. Four layouts are the templates
 (clusters): ``io`` (``Input:``/``Output:``), ``arrow`` (``words => WORDS``), ``quote``
 (``"words" in capitals is "WORDS"``) and ``pipe`` (``words | WORDS``).
@@ -24,6 +24,7 @@ SEED = 11
 API = "completions"
 MAX_TOKENS = 12
 PER_TEMPLATE = 50
+SHOTS = 5
 
 _WORDS = (
     "apple", "river", "stone", "cloud", "maple", "tiger", "lemon", "piano", "rocket", "candle", "forest",
@@ -54,9 +55,9 @@ TEMPLATES = {"io": _io, "arrow": _arrow, "quote": _quote, "pipe": _pipe}
 
 def make_item(template: str, seed: int) -> dict[str, Any]:
     rng = random.Random(f"{NAME}/{template}/{seed}/{SEED}")
-    words = rng.sample(_WORDS, 8)
-    shots = [" ".join(words[i:i + 2]) for i in (0, 2, 4)]
-    query = " ".join(words[6:8])
+    words = rng.sample(_WORDS, 2 * (SHOTS + 1))
+    shots = [" ".join(words[i:i + 2]) for i in range(0, 2 * SHOTS, 2)]
+    query = " ".join(words[-2:])
     prompt = TEMPLATES[template]([(s, s.upper()) for s in shots], query)
     return {"id": f"{NAME}/{template}/{seed}", "template": template, "task": NAME, "api": API, "prompt": prompt,
             "max_tokens": MAX_TOKENS, "check": {"kind": "first_line", "answer": query.upper()}}

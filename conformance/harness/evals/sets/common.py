@@ -43,6 +43,9 @@ class Item:
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: str | None = None
 
+    def __hash__(self) -> int:  # the mapping fields are not hashable; an item is identified by its id
+        return hash((self.set, self.id))
+
     def request_body(self) -> dict[str, Any]:
         """The request for this item without ``model`` and without sampling parameters (the runner
         adds the model, ``temperature``/``top_p``/``seed`` and the profile's request defaults)."""
@@ -162,7 +165,10 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 def parse_number(value: str) -> float | None:
     """A number from an answer after stripping ``,``, ``$``, ``*`` and a trailing ``.``; the first
-    number when units or words follow (``12 apples`` → 12)."""
+    number when units or words follow (``12 apples`` → 12), the part after the last ``=`` when the
+    answer is an equation."""
+    if "=" in value:  # "3 x 8 - 9 = 15": the result, not the first operand
+        value = value.rsplit("=", 1)[1]
     cleaned = value.replace(",", "").replace("$", "").replace("*", "").strip().rstrip(".").strip()
     match = _NUMBER.search(cleaned)
     return float(match.group()) if match else None

@@ -193,6 +193,15 @@ def verify(c: Mapping[str, Any], text: str) -> tuple[bool, str]:
     raise ValueError(f"unknown constraint kind {kind!r}")
 
 
+def instruction_level(item: Item, response: Mapping[str, Any]) -> tuple[int, int]:
+    """(constraints held, constraints) for IFEval's instruction-level accuracy; (0, n) without content."""
+    text = content_of(item, response) or ""
+    constraints = item.check["constraints"]
+    if not text.strip():
+        return 0, len(constraints)
+    return sum(verify(c, text)[0] for c in constraints), len(constraints)
+
+
 def score(item: Item, response: Mapping[str, Any]) -> tuple[Verdict, str, str | None]:
     text = content_of(item, response)
     if text is None:

@@ -41,6 +41,8 @@ API = "chat"
 MAX_TOKENS = 256
 PER_CATEGORY = 50
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance")
+#: In a reason, marks a tool call written into ``content`` (a parser failure: also a conformance matter).
+LEAKED = "leaked into content"
 
 
 def _fn(name: str, description: str, props: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
@@ -429,13 +431,13 @@ def score(item: Item, response: Mapping[str, Any]) -> tuple[Verdict, str, str | 
         if calls:
             return False, f"irrelevance: made {len(calls)} call(s) ({calls[0]['name']})", answer
         if _LEAK.search(text) and any(name in text for name in tools):
-            return False, "irrelevance: a tool call leaked into content", answer
+            return False, f"irrelevance: a tool call {LEAKED}", answer
         return True, "no tool call", answer
     if not calls:
         if not text.strip():
             return None, "no tool call and no content", None
         if _LEAK.search(text) or any(name in text for name in tools):
-            return False, f"no structured tool call; tool call leaked into content ({short(text)})", answer
+            return False, f"no structured tool call; tool call {LEAKED} ({short(text)})", answer
         return False, f"no tool call (content {short(text)})", answer
     why = match_calls(calls, expected, tools)
     if why is None:
