@@ -555,9 +555,10 @@ def test_fault_is_caught_by_its_requirement(upstream: str, schemas: SchemaSet, s
 
 def test_every_declared_requirement_has_a_scenario() -> None:
     from tests.test_context_faults import CONTEXT_SCENARIOS  # the context faults need a windowed upstream
+    from tests.test_eval_faults import EVAL_SCENARIOS  # the planted accuracy regression, a lookup one
     from tests.test_media_faults import MEDIA_SCENARIOS  # the media faults, a multimodal one
 
-    covered = {(s.fault, s.requirement) for s in [*SCENARIOS, *CONTEXT_SCENARIOS, *MEDIA_SCENARIOS]}
+    covered = {(s.fault, s.requirement) for s in [*SCENARIOS, *CONTEXT_SCENARIOS, *MEDIA_SCENARIOS, *EVAL_SCENARIOS]}
     declared = {(f.name, r) for f in FAULTS.values() for r in f.requirements}
     assert declared - covered == set()
     assert covered - declared == set()

@@ -23,7 +23,7 @@ from conformance.harness.failures import NotApplicable
 from conformance.harness.redaction import redact_url
 from conformance.harness.requirements import requirement
 
-pytestmark = [pytest.mark.eval, pytest.mark.long_context("full")]
+pytestmark = [pytest.mark.eval, pytest.mark.eval_set("needle"), pytest.mark.long_context("full")]
 
 
 @dataclass(slots=True)

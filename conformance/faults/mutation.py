@@ -139,6 +139,13 @@ MEDIA_RUN = RunSettings(
     profile="reference-multimodal", neutral_runs=True,
     selection=tuple(sorted({r for n in _MEDIA_FAULTS for r in FAULTS[n].requirements})))
 RUN_SETTINGS.update({name: MEDIA_RUN for name in _MEDIA_FAULTS})
+# The planted accuracy regression (issue 11 §7): the lookup eval (200 completions, ~2 min on the
+# reference) gated against the reference's stored baseline. Its own baseline run (no fault) must
+# PASS the paired gate (a rerun of the same configuration is not flagged), the faulted run FAIL it.
+EVAL_BASELINES = Path(__file__).resolve().parents[1] / "evals" / "baselines" / "reference"
+RUN_SETTINGS["eval-answers-corrupted"] = RunSettings(
+    options=("--eval=lookup", f"--eval-baseline={EVAL_BASELINES / 'lookup.json'}"),
+    why="the lookup accuracy eval against the reference's stored baseline", shared_baseline=False)
 
 
 def shared_requirements() -> list[str]:

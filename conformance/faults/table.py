@@ -24,6 +24,7 @@ from conformance.faults.hooks.context import (
     strip_token_limits,
     truncate_long_prompt,
 )
+from conformance.faults.hooks.evals import corrupt_answers
 from conformance.faults.hooks.http import client_error_to_500, malformed_envelope, text_html_json, text_plain_stream
 from conformance.faults.hooks.media import (
     corrupt_media_500,
@@ -208,6 +209,11 @@ _FAULT_LIST: tuple[Fault, ...] = (
           "a streamed request with media reports a quarter more prompt tokens (at least 8) than the upstream "
           "billed; blocking answers are left alone", ("OAI-MM-004",), False, _MEDIA,
           Hooks(events=stream_media_usage_mismatch)),
+    # accuracy evals (issue 11): a planted regression only the paired accuracy gate can see
+    Fault("eval-answers-corrupted",
+          "a fifth of the non-streamed chat / completions answers (chosen by a hash of the prompt) get their text "
+          "corrupted (digits +1, letter case swapped); status, schema and usage stay valid",
+          ("OAI-EVAL-003",), False, (CHAT, COMPLETIONS), Hooks(response=corrupt_answers)),
     # neutral: a correct suite flags none of these (INFO at most)
     Fault("keepalive-comments", "a ': keep-alive' comment block between events", (), True, (),
           Hooks(events=keepalive)),

@@ -77,6 +77,17 @@ OPTIONS: tuple[Option, ...] = (
            "1 s clips, a few frames) or full (also large images, many media per request, longer clips)", "basic"),
     Option("media-host", "address the endpoint can reach the suite's media server at (URL media cases); the "
            "server binds 0.0.0.0 then. Default: 127.0.0.1, and URL cases run only against a loopback endpoint", None),
+    Option("eval", "accuracy eval sets to run, comma-separated (arith, ifcheck, jsonx, tools, lookup, caps, needle) or "
+           "all; without it no accuracy eval runs; with it only evals run unless --requirement or -k also selects "
+           "conformance tests (needle implies --long-context full)", ""),
+    Option("eval-baseline", "stored eval baseline to gate against (paired test): a <set>.json file for one set, or "
+           "a directory of <set>.json files", None),
+    Option("eval-save-baseline", "write each eval set's run as a baseline: a .json file (one set) or a directory; "
+           "the items are run twice to measure the flip rate (unless --eval-repeat says otherwise)", None),
+    Option("eval-floor", "accuracy floor in (0, 1] for every selected eval set (three-state Wilson verdict)", None,
+           float),
+    Option("eval-repeat", "run each eval set N times (the flip rate comes from the first two); default 1, 2 with "
+           "--eval-save-baseline", None, int),
 )
 
 LONG_CONTEXT_TIERS = ("off", "boundary", "full")
@@ -142,6 +153,17 @@ def resolve(
     media = str(values["llmconf_media"]).strip().lower()
     if media not in MEDIA_TIERS:
         raise UsageError(f"--media must be one of {', '.join(MEDIA_TIERS)}, got {media!r}")
+    evals = eval_sets(values["llmconf_eval"])
+    if "needle" in evals:
+        if tier == "off":
+            raise UsageError("--eval needle needs the long-context window: drop --long-context off")
+        tier = "full"  # the needle eval is the long-context tier "full"
+    if values["llmconf_eval_floor"] is not None and not 0 < values["llmconf_eval_floor"] <= 1:
+        raise UsageError("--eval-floor must be in (0, 1]")
+    if values["llmconf_eval_repeat"] is not None and values["llmconf_eval_repeat"] < 1:
+        raise UsageError("--eval-repeat must be >= 1")
+    if (values["llmconf_eval_baseline"] or values["llmconf_eval_save_baseline"]) and not evals:
+        raise UsageError("--eval-baseline / --eval-save-baseline need --eval NAME[,NAME]")
     return Settings(
         endpoint=endpoint,
         model=values["llmconf_model"],
@@ -169,6 +191,11 @@ def resolve(
         context_length=values["llmconf_context_length"],
         media=media,
         media_host=values["llmconf_media_host"] or None,
+        evals=evals,
+        eval_baseline=values["llmconf_eval_baseline"] or None,
+        eval_save_baseline=values["llmconf_eval_save_baseline"] or None,
+        eval_floor=values["llmconf_eval_floor"],
+        eval_repeat=values["llmconf_eval_repeat"],
         sources=sources,
     )
 
@@ -202,6 +229,12 @@ class Settings:
     context_length: int | None = None
     media: str = "basic"
     media_host: str | None = None
+    #: accuracy eval sets selected with --eval (empty: none)
+    evals: tuple[str, ...] = ()
+    eval_baseline: str | None = None
+    eval_save_baseline: str | None = None
+    eval_floor: float | None = None
+    eval_repeat: int | None = None
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -234,6 +267,22 @@ class Settings:
             "long_context": {"tier": self.long_context, "max_prompt_tokens": self.max_prompt_tokens,
                              "context_length": self.context_length},
         }
+
+
+def eval_sets(value: str | None) -> tuple[str, ...]:
+    """The eval sets ``--eval`` names (``all``: every set), in report order; unknown names are a
+    usage error."""
+    names = [n.strip() for n in (value or "").split(",") if n.strip()]
+    if not names:
+        return ()
+    from conformance.harness.evals import sets  # noqa: PLC0415 - config stays importable on its own
+
+    if "all" in names:
+        return sets.ALL
+    unknown = [n for n in names if n not in sets.ALL]
+    if unknown:
+        raise UsageError(f"--eval: unknown eval set(s) {', '.join(unknown)} (sets: {', '.join(sets.ALL)}, or all)")
+    return tuple(n for n in sets.ALL if n in names)
 
 
 def key_variable(explicit: str | None, explicit_source: str, profile: str | None, *,

@@ -60,6 +60,7 @@ MARKERS = {
     "slow": "slow: takes more than a few seconds against a real endpoint",
     "long_context": "long_context(tier): runs only when --long-context is at least tier (boundary or full)",
     "media": "media(tier): sends media; runs only when --media is at least tier (basic or full)",
+    "eval_set": "eval_set(name): the accuracy eval set a test runs (selected with --eval NAME)",
 }
 
 
@@ -86,6 +87,8 @@ class RunState:
         self.context_probes: list[Exchange] = []
         self.modalities: mm.Modalities | None = None
         self.media_server: Any = None
+        # accuracy evals (--eval): each set's report document, in the order the sets ran
+        self.eval_docs: dict[str, dict[str, Any]] = {}
 
     def sink(self, exc: ConformanceFailure, kind: str | None = None) -> list[outcomes.Judged]:
         """Judge a violation seen during the current test and record it against the requirement it
@@ -210,12 +213,38 @@ def _param_id(item: pytest.Item) -> str | None:
     return callspec.id if callspec is not None else None
 
 
-def _select_by_requirement(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...]) -> None:
-    """--requirement: keep the tests citing one of the IDs (or ID prefixes); deselect the rest."""
+def _select_by_requirement(config: pytest.Config, items: list[pytest.Item], wanted: tuple[str, ...], *,
+                           keep_evals: bool = False) -> None:
+    """--requirement: keep the tests citing one of the IDs (or ID prefixes); deselect the rest
+    (``keep_evals``: the eval tests --eval selected stay whatever they cite)."""
     keep, drop = [], []
     for item in items:
         ids = cited(item)
-        (keep if ids and any(ids[0].startswith(w) for w in wanted) else drop).append(item)
+        kept = ids and any(ids[0].startswith(w) for w in wanted)
+        kept = kept or (keep_evals and item.get_closest_marker("eval") is not None)
+        (keep if kept else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _select_evals(config: pytest.Config, items: list[pytest.Item], settings: cfg.Settings) -> None:
+    """Accuracy evals run apart from conformance (README "Accuracy evals"). Without --eval no
+    accuracy eval runs (the needle keeps its own trigger, --long-context full). With --eval only the
+    named sets' tests run, and conformance tests only when --requirement or -k selects them too."""
+    chosen = set(settings.evals)
+    conformance_too = bool(settings.requirements) or bool(config.getoption("keyword", default=""))
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("eval_set")
+        name = mark.args[0] if mark is not None and mark.args else None
+        if item.get_closest_marker("eval") is None:
+            kept = not chosen or conformance_too
+        elif not chosen:
+            kept = name in (None, "needle")
+        else:
+            kept = name in chosen
+        (keep if kept else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -223,8 +252,9 @@ def _select_by_requirement(config: pytest.Config, items: list[pytest.Item], want
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
+    _select_evals(config, items, state.settings)
     if state.settings.requirements:
-        _select_by_requirement(config, items, state.settings.requirements)
+        _select_by_requirement(config, items, state.settings.requirements, keep_evals=bool(state.settings.evals))
     errors = []
     for item in items:
         ids = cited(item)
@@ -803,4 +833,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for nodeid, f in soft[:50]:
             first = f["message"].splitlines()[0][:160]
             terminalreporter.write_line(f"{f['kind']:>15} {f['requirement']} [{f['level']}] {nodeid}: {first}")
+    if state.eval_docs:
+        terminalreporter.section("llmconf accuracy evals")
+        for doc in state.eval_docs.values():
+            gate = doc.get("gate") or {}
+            terminalreporter.write_line(f"{gate.get('state', 'NOT REACHED'):>12} {gate.get('line') or doc.get('error')}")
+        failed = [name for name, doc in state.eval_docs.items() if (doc.get("gate") or {}).get("state") == "FAIL"]
+        if failed:
+            terminalreporter.write_line(f"eval gate FAIL ({', '.join(failed)}): the run fails (OAI-EVAL-003); "
+                                        "INCONCLUSIVE and REPORTED never fail")
     terminalreporter.write_line(f"llmconf reports: {os.path.abspath(state.settings.reports_dir)}")

@@ -29,3 +29,17 @@ def needle_floor_met(variants: dict[str, Any], *, floor: float) -> None:
                           f"(Wilson lower {value:.3f})" for name, value in below.items())
         raise fail(f"needle retrieval below the profile's floor {floor}: {shown}",
                    expected=f"Wilson 95 % lower bound >= {floor}", actual=below)
+
+
+@check("OAI-EVAL-003")
+def accuracy_gate_holds(gate: dict[str, Any]) -> None:
+    """The accuracy gate of one eval set did not FAIL: no regression against the stored baseline
+    (paired exact McNemar) and not confidently below the floor. ``gate`` is the ``gate`` object of
+    ``reports/evals/<set>.json`` (``SetGate.as_dict()``); INCONCLUSIVE and REPORTED never fail."""
+    if not isinstance(gate, dict) or gate.get("state") not in ("PASS", "FAIL", "INCONCLUSIVE", "REPORTED"):
+        raise fail("no gate result to judge", expected="a gate with state PASS, FAIL, INCONCLUSIVE or REPORTED",
+                   actual=gate)
+    if gate["state"] == "FAIL":
+        raise fail(f"accuracy gate FAIL: {gate.get('line', '')}",
+                   expected="no regression against the baseline and not confidently below the floor",
+                   actual={k: gate.get(k) for k in ("regression", "floor") if gate.get(k)})
