@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from conformance.harness.client import Client
+from conformance.harness.client import Client, Timeouts
 from conformance.harness.exchange import Exchange
 from conformance.harness.schemas import SchemaSet
 from conformance.harness.streams.openai import ChunkStream
@@ -65,6 +66,21 @@ def mock_exchange(
     client = Client("http://endpoint.test", transport=httpx.MockTransport(handler))
     try:
         return client.request(method, path, json={"model": "m"} if method == "POST" else None, stream=stream)
+    finally:
+        client.close()
+
+
+def recorded_after(handler: Any, exc_type: type[BaseException], *, timeouts: Timeouts | None = None,
+                   **request: Any) -> Exchange:
+    """Send one ``POST /v1/chat/completions`` through the real client to a mock transport running
+    ``handler`` (short timeouts unless given); return the exchange the client recorded when it
+    raised ``exc_type`` (what the tests hand to a check). ``request``: ``stream``, ``stop``, ..."""
+    client = Client("http://endpoint.test", transport=httpx.MockTransport(handler),
+                    timeouts=timeouts or Timeouts(connect_s=1, read_s=0.3, stream_idle_s=0.3, total_s=0.5))
+    try:
+        with pytest.raises(exc_type):
+            client.request("POST", "/v1/chat/completions", json={"model": "m"}, **request)
+        return client.log[-1][0]
     finally:
         client.close()
 

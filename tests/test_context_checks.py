@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from conformance.harness.checks import context as checks
-from conformance.harness.client import Client, Timeouts
+from conformance.harness.client import Client
 from conformance.harness.failures import ConformanceFailure, EndpointTimeout, NotApplicable
-from tests.check_fixtures import mock_exchange, schema_set
+from tests.check_fixtures import mock_exchange, recorded_after, schema_set
 
 SCHEMAS = schema_set(("compat",))
 
@@ -21,14 +21,7 @@ SCHEMAS = schema_set(("compat",))
 def _recorded_after_timeout(handler, *, stream: bool, stop=None):
     """Send through the real client; return the exchange it recorded when it raised the timeout
     (what the boundary tests hand to the check)."""
-    client = Client("http://endpoint.test", transport=httpx.MockTransport(handler),
-                    timeouts=Timeouts(connect_s=1, read_s=0.3, stream_idle_s=0.3, total_s=0.5))
-    try:
-        with pytest.raises(EndpointTimeout):
-            client.request("POST", "/v1/chat/completions", json={"model": "m"}, stream=stream, stop=stop)
-        return client.log[-1][0]
-    finally:
-        client.close()
+    return recorded_after(handler, EndpointTimeout, stream=stream, stop=stop)
 
 
 def test_a_hang_before_any_answer_is_an_overflow_violation():

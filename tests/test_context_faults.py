@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,10 +33,10 @@ from conformance.harness.client import Client, Timeouts
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import ConformanceFailure, EndpointTimeout, TransportError
 from conformance.harness.schemas import SchemaSet
+from tests.fake_upstream import TIMEOUTS, _close_clients, client, schemas, serve  # noqa: F401 (fixtures)
 
 WINDOW = 2000
 WORD = "apple"
-TIMEOUTS = Timeouts(connect_s=5, read_s=10, stream_idle_s=10, total_s=30)
 ANT_HEADERS = {"anthropic-version": "2023-06-01"}
 CONTEXT_FAULTS = ("silent-truncation", "overflow-500", "overflow-hang", "models-window-mismatch",
                   "max-tokens-ignored")
@@ -217,35 +216,7 @@ def _events(path: str, req: dict[str, Any], n: int, out: int) -> Iterator[tuple[
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def schemas() -> SchemaSet:
-    return SchemaSet()
-
-
-_open_clients: list[Client] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _open_clients:
-        _open_clients.pop().close()
-
-
-def client(url: str | None, timeouts: Timeouts = TIMEOUTS) -> Client:
-    assert url is not None
-    c = Client(url, timeouts=timeouts)
-    _open_clients.append(c)
-    return c
+    yield from serve(Upstream)
 
 
 # --- requests, as the context tests send them ------------------------------------------------------

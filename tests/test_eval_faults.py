@@ -7,9 +7,8 @@ well-formed (no conformance check fires), and only the paired accuracy gate (OAI
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -19,13 +18,14 @@ from conformance.faults.hooks import evals as hooks
 from conformance.faults.model import FaultContext, Request, Response
 from conformance.harness import profiles
 from conformance.harness.checks import evals as eval_checks
-from conformance.harness.client import Client, Timeouts
+from conformance.harness.client import Client
 from conformance.harness.evals import gate as g
 from conformance.harness.evals import runner, sets
 from conformance.harness.facades import OpenAI, Passive
 from conformance.harness.failures import ConformanceFailure
 from conformance.harness.requirements import load_catalog
 from conformance.harness.schemas import SchemaSet
+from tests.fake_upstream import TIMEOUTS, serve
 from tests.test_faults import Scenario
 
 LOOKUP = sets.load("lookup")
@@ -55,13 +55,7 @@ class LookupUpstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LookupUpstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from serve(LookupUpstream)
 
 
 def _all_correct_baseline() -> g.EvalRun:
@@ -85,7 +79,7 @@ EVAL_SCENARIOS: list[Scenario] = [Scenario("eval-answers-corrupted", "OAI-EVAL-0
 @pytest.mark.parametrize("scenario", EVAL_SCENARIOS, ids=lambda sc: sc.id)
 def test_eval_fault_is_caught_by_the_paired_gate(upstream: str, scenario: Scenario) -> None:
     schemas = SchemaSet(flavors=("compat",))
-    timeouts = Timeouts(connect_s=5, read_s=10, stream_idle_s=10, total_s=30)
+    timeouts = TIMEOUTS
     direct = Client(upstream, timeouts=timeouts)
     try:
         scenario.run(direct, schemas)  # the upstream is perfect: the gate passes

@@ -1,9 +1,9 @@
 """The fault-injecting proxy (``conformance.faults``), offline.
 
-A small canned upstream (a ThreadingHTTPServer in this module) serves chat completions, Responses,
-Messages and count_tokens answers, streamed and not. For every fault, each scenario below runs a
-check of a declared requirement: it passes against the upstream directly and fails through the
-proxy with that fault, under that requirement ID. Neutral transformations leave the parsed events
+A small canned upstream (a request handler in this module, served by ``tests/fake_upstream.py``)
+serves chat completions, Responses, Messages and count_tokens answers, streamed and not. For every
+fault, each scenario below runs a check of a declared requirement: it passes against the upstream
+directly and fails through the proxy with that fault, under that requirement ID. Neutral transformations leave the parsed events
 (type, data) as the upstream sent them and are flagged by no check.
 """
 
@@ -14,11 +14,10 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,7 +33,7 @@ from conformance.harness import sse
 from conformance.harness.checks import anthropic as ant_checks
 from conformance.harness.checks import anthropic_tools, common, nim, openai, reasoning, responses, tools
 from conformance.harness.checks import sse as sse_checks
-from conformance.harness.client import Client, Timeouts
+from conformance.harness.client import Client
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import ConformanceFailure, TransportError
 from conformance.harness.redaction import MASK
@@ -43,6 +42,7 @@ from conformance.harness.schemas import SchemaSet
 from conformance.harness.streams.anthropic import MessagesStream
 from conformance.harness.streams.openai import ChunkStream
 from conformance.harness.streams.responses import ResponsesStream
+from tests.fake_upstream import _close_clients, client, schemas, serve  # noqa: F401 (fixtures)
 
 TEXT = ["Hel", "lo ✓", " wörld"]
 JSON_TEXT = ['{"name":', '"Ann",', '"age":3}']
@@ -57,7 +57,6 @@ ANT_TOOLS = [{"name": "get_weather", "description": "Weather for a city",
                                "required": ["location"]}}]
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
 CREATED = 1_700_000_000
-TIMEOUTS = Timeouts(connect_s=5, read_s=10, stream_idle_s=10, total_s=30)
 
 
 # --- the canned upstream ------------------------------------------------------------------------
@@ -326,35 +325,7 @@ class Upstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def schemas() -> SchemaSet:
-    return SchemaSet()
-
-
-_open_clients: list[Client] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _open_clients:
-        _open_clients.pop().close()
-
-
-def client(url: str | None) -> Client:
-    assert url is not None
-    c = Client(url, timeouts=TIMEOUTS)
-    _open_clients.append(c)
-    return c
+    yield from serve(Upstream)
 
 
 # --- request helpers ----------------------------------------------------------------------------

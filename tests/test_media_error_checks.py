@@ -14,10 +14,9 @@ import pytest
 
 from conformance.harness import media, outcomes, profiles
 from conformance.harness.checks import media_errors as checks
-from conformance.harness.client import Client, Timeouts
 from conformance.harness.failures import ConformanceFailure, EndpointTimeout, TransportError
 from conformance.multimodal import test_media_errors as module
-from tests.check_fixtures import mock_exchange, schema_set
+from tests.check_fixtures import mock_exchange, recorded_after, schema_set
 
 SCHEMAS = schema_set(("compat",))
 LLAMA_500 = b'{"error":{"code":500,"message":"Invalid base64 value","type":"server_error"}}'
@@ -26,14 +25,7 @@ LLAMA_500 = b'{"error":{"code":500,"message":"Invalid base64 value","type":"serv
 def _recorded_after(handler, exc_type, *, timeouts=None):
     """Send through the real client; return the exchange it recorded when it raised (what
     ``test_media_errors._send`` hands to the check)."""
-    client = Client("http://endpoint.test", transport=httpx.MockTransport(handler),
-                    timeouts=timeouts or Timeouts(connect_s=1, read_s=0.3, stream_idle_s=0.3, total_s=0.5))
-    try:
-        with pytest.raises(exc_type):
-            client.request("POST", "/v1/chat/completions", json={"model": "m"})
-        return client.log[-1][0]
-    finally:
-        client.close()
+    return recorded_after(handler, exc_type, timeouts=timeouts)
 
 
 def test_a_media_url_that_never_answers_is_a_violation_not_broken():

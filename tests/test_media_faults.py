@@ -16,9 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +34,8 @@ from conformance.harness.client import Client
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import ConformanceFailure
 from conformance.harness.schemas import SchemaSet
-from tests.test_context_faults import ANT_HEADERS, TIMEOUTS, Scenario, Upstream, _body, prompt_tokens
+from tests.fake_upstream import _close_clients, client, schemas, serve  # noqa: F401 (fixtures)
+from tests.test_context_faults import ANT_HEADERS, Scenario, Upstream, _body, prompt_tokens
 
 MEDIA_FAULTS = ("media-tokens-missing", "corrupt-media-500", "drop-image", "stream-media-usage-mismatch")
 TEMPLATE = 5  # the canned chat template's tokens
@@ -111,35 +110,7 @@ class MediaUpstream(Upstream):
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
     MediaUpstream.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), MediaUpstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def schemas() -> SchemaSet:
-    return SchemaSet()
-
-
-_open_clients: list[Client] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _open_clients:
-        _open_clients.pop().close()
-
-
-def client(url: str | None) -> Client:
-    assert url is not None
-    c = Client(url, timeouts=TIMEOUTS)
-    _open_clients.append(c)
-    return c
+    yield from serve(MediaUpstream)
 
 
 # --- requests, in the shapes the multimodal tests send ---------------------------------------------

@@ -150,6 +150,9 @@ class Modalities:
 
     def unknown_reason(self, modality: str) -> str:
         """Why neither rule applies (the skip reason of a "no modality" test)."""
+        if self.endpoint_inputs is not None and modality in self.endpoint_inputs:
+            return (f"the endpoint states it takes {modality} ({self.endpoint_source}) but capability "
+                    f"'{CAPABILITY[modality]}' is not declared: declare it (--add-capability) to judge the media tests")
         return (f"nothing states whether the endpoint takes {modality}: capability '{CAPABILITY[modality]}' is not "
                 f"declared, and neither the profile (settings.input_modalities) nor the endpoint (/props, "
                 f"/v1/models input_modalities) lists its inputs")

@@ -16,33 +16,13 @@ name those phrases in their ``shapes``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from conformance.harness.checks import check, fail
-from conformance.harness.checks.context import stream_error
-from conformance.harness.exchange import EVENT_STREAM, Exchange
+from conformance.harness.checks.context import _exchange_of, _excerpt, _is_stream, stream_error
+from conformance.harness.exchange import Exchange
 from conformance.harness.schemas import SchemaSet
 
 OPENAI_ENVELOPE = '{"error": {...}}'
 ANTHROPIC_ENVELOPE = '{"type": "error", "error": {...}}'
-
-
-def _excerpt(ex: Exchange, limit: int = 300) -> str:
-    text = ex.redacted_body().decode("utf-8", errors="replace")
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _exchange_of(subject: Any) -> Exchange:
-    if isinstance(subject, Exchange):
-        return subject
-    ex = getattr(subject, "exchange", None)
-    if isinstance(ex, Exchange):
-        return ex
-    raise TypeError(f"expected an Exchange, got {type(subject).__name__}")
-
-
-def _is_stream(ex: Exchange) -> bool:
-    return ex.sse is not None or ex.content_type == EVENT_STREAM
 
 
 def _judge_rejection(ex: Exchange, *, schemas: SchemaSet, schema_id: str, envelope: str, what: str,

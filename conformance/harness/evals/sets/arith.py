@@ -16,7 +16,8 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from conformance.harness.evals.sets.common import Item, Verdict, content_of, final_answer, parse_number, short
+from conformance.harness.evals.sets.common import (Item, Verdict, content_of, final_answer, parse_number, set_header,
+                                                  short)
 
 NAME = "arith"
 VERSION = "1.0.0"
@@ -332,9 +333,8 @@ def make_item(template: str, seed: int) -> dict[str, Any]:
 
 def generate() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = [make_item(t, s) for t in TEMPLATES for s in range(PER_TEMPLATE)]
-    header = {"name": NAME, "version": VERSION, "seed": SEED, "api": API,
-              "generator": "conformance/harness/evals/sets/arith.py",
-              "description": "multi-step arithmetic word problems with a final 'Answer: <number>' line"}
+    header = set_header(NAME, VERSION, SEED, API,
+                        "multi-step arithmetic word problems with a final 'Answer: <number>' line")
     return header, records
 
 

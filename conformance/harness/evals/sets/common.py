@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,14 @@ from typing import Any
 Verdict = bool | None
 
 ANSWER_LINE = re.compile(r"(?i)answer\s*:\s*(.+)")
+
+#: Common English words, authored here: the words of ``caps`` and the keys of ``lookup``.
+WORDS = (
+    "apple", "river", "stone", "cloud", "maple", "tiger", "lemon", "piano", "rocket", "candle", "forest",
+    "silver", "garden", "window", "pepper", "violet", "castle", "ocean", "bridge", "falcon", "harbor",
+    "meadow", "copper", "lantern", "pillow", "basket", "orange", "mirror", "thunder", "velvet", "pencil",
+    "island", "rabbit", "carpet", "marble", "ladder", "pocket", "summer", "winter", "button",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,13 @@ def build(header: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> Ev
                    items=tuple(items), header=header)
 
 
+def set_header(name: str, version: str, seed: int, api: str, description: str, **extra: Any) -> dict[str, Any]:
+    """The header a set's ``generate()`` returns (``count`` is added by :func:`render`); the
+    generator is ``conformance/harness/evals/sets/<name>.py``, ``extra`` adds set-specific fields."""
+    return {"name": name, "version": version, "seed": seed, "api": api,
+            "generator": f"conformance/harness/evals/sets/{name}.py", "description": description, **extra}
+
+
 def read(path: Path) -> EvalSet:
     header, records = parse(path.read_text(encoding="utf-8"))
     if header.get("count") != len(records):
@@ -172,6 +187,24 @@ def parse_number(value: str) -> float | None:
     cleaned = value.replace(",", "").replace("$", "").replace("*", "").strip().rstrip(".").strip()
     match = _NUMBER.search(cleaned)
     return float(match.group()) if match else None
+
+
+def score_first_line(item: Item, response: Mapping[str, Any], *, clean: Callable[[str], str],
+                     holds: str) -> tuple[Verdict, str, str | None]:
+    """Score a ``first_line`` check: the first line of the stripped completion, stripped and then
+    ``clean``-ed, must equal ``check["answer"]`` (``holds`` is the reason when it does). No answer
+    when the response has no choice or that line is empty."""
+    text = content_of(item, response)
+    if text is None:
+        return None, "no choice in the response", None
+    line = text.strip().split("\n", 1)[0].strip() if text.strip() else ""
+    if not line:
+        return None, f"empty first line (completion {short(text)})", None
+    answer = clean(line)
+    expected = item.check["answer"]
+    if answer == expected:
+        return True, holds, answer
+    return False, f"expected {expected!r}, got {short(answer)!r}", answer
 
 
 def short(text: str | None, limit: int = 80) -> str:

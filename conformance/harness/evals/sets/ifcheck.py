@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from conformance.harness.evals.sets.common import Item, Verdict, content_of, short
+from conformance.harness.evals.sets.common import Item, Verdict, content_of, set_header, short
 
 NAME = "ifcheck"
 VERSION = "1.0.0"
@@ -124,9 +124,7 @@ def make_item(kind: str, seed: int) -> dict[str, Any]:
 
 def generate() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = [make_item(k, s) for k in KINDS for s in range(PER_TEMPLATE)]
-    header = {"name": NAME, "version": VERSION, "seed": SEED, "api": API,
-              "generator": "conformance/harness/evals/sets/ifcheck.py",
-              "description": "IFEval-style verifiable constraints checked by code"}
+    header = set_header(NAME, VERSION, SEED, API, "IFEval-style verifiable constraints checked by code")
     return header, records
 
 

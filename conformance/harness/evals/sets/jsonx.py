@@ -22,7 +22,7 @@ from typing import Any
 
 import jsonschema
 
-from conformance.harness.evals.sets.common import Item, Verdict, content_of, short
+from conformance.harness.evals.sets.common import Item, Verdict, content_of, set_header, short
 
 NAME = "jsonx"
 VERSION = "1.0.0"
@@ -171,10 +171,8 @@ TEMPLATES = tuple(f"{k}-{i}" for k in PHRASINGS for i in range(len(PHRASINGS[k])
 
 def generate() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = [make_item(t, s) for t in TEMPLATES for s in range(PER_TEMPLATE)]
-    header = {"name": NAME, "version": VERSION, "seed": SEED, "api": API,
-              "generator": "conformance/harness/evals/sets/jsonx.py",
-              "description": "extract fields from a short text into JSON matching a schema",
-              "schemas": SCHEMAS}
+    header = set_header(NAME, VERSION, SEED, API, "extract fields from a short text into JSON matching a schema",
+                        schemas=SCHEMAS)
     return header, records
 
 

@@ -2,8 +2,8 @@
 (Gemma 3 270M, not instruction-tuned) does well above chance, so a regression has room to show
 (issue 11 §7). Through a chat template such a model answers nothing useful.
 
-A prompt lists 8-12 ``key`` → 4-digit ``value`` pairs (keys are common English words from a list
-authored here, values from the seeded RNG), shows one solved query and asks for another key;
+A prompt lists 8-12 ``key`` → 4-digit ``value`` pairs (keys are common English words from
+``common.WORDS``, values from the seeded RNG), shows one solved query and asks for another key;
 the completion's first line, stripped, must equal the value. Four layouts are the templates
 (clusters): ``colon`` (``key: value`` / ``Q:``/``A:``), ``arrow`` (``key -> value``), ``sentence``
 (``The code for key is value.``) and ``table`` (``key | value``).
@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from conformance.harness.evals.sets.common import Item, Verdict, content_of, short
+from conformance.harness.evals.sets.common import WORDS, Item, Verdict, score_first_line, set_header
 
 NAME = "lookup"
 VERSION = "1.0.0"
@@ -26,13 +26,6 @@ SEED = 11
 API = "completions"
 MAX_TOKENS = 8
 PER_TEMPLATE = 50
-
-_KEYS = (
-    "apple", "river", "stone", "cloud", "maple", "tiger", "lemon", "piano", "rocket", "candle", "forest",
-    "silver", "garden", "window", "pepper", "violet", "castle", "ocean", "bridge", "falcon", "harbor",
-    "meadow", "copper", "lantern", "pillow", "basket", "orange", "mirror", "thunder", "velvet", "pencil",
-    "island", "rabbit", "carpet", "marble", "ladder", "pocket", "summer", "winter", "button",
-)
 
 
 def _colon(pairs, shot, query):
@@ -61,7 +54,7 @@ TEMPLATES = {"colon": _colon, "arrow": _arrow, "sentence": _sentence, "table": _
 def make_item(template: str, seed: int) -> dict[str, Any]:
     rng = random.Random(f"{NAME}/{template}/{seed}/{SEED}")
     n = rng.randint(8, 12)
-    keys = rng.sample(_KEYS, n)
+    keys = rng.sample(WORDS, n)
     values = rng.sample(range(1000, 10000), n)
     pairs = [(k, str(v)) for k, v in zip(keys, values)]
     q = rng.randrange(n)
@@ -73,9 +66,7 @@ def make_item(template: str, seed: int) -> dict[str, Any]:
 
 def generate() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = [make_item(t, s) for t in TEMPLATES for s in range(PER_TEMPLATE)]
-    header = {"name": NAME, "version": VERSION, "seed": SEED, "api": API,
-              "generator": "conformance/harness/evals/sets/lookup.py",
-              "description": "few-shot key -> 4-digit value lookup (completions, base models)"}
+    header = set_header(NAME, VERSION, SEED, API, "few-shot key -> 4-digit value lookup (completions, base models)")
     return header, records
 
 
@@ -83,14 +74,5 @@ _FIRST_TOKEN = re.compile(r"\S+")
 
 
 def score(item: Item, response: Mapping[str, Any]) -> tuple[Verdict, str, str | None]:
-    text = content_of(item, response)
-    if text is None:
-        return None, "no choice in the response", None
-    line = text.strip().split("\n", 1)[0].strip() if text.strip() else ""
-    if not line:
-        return None, f"empty first line (completion {short(text)})", None
-    answer = line.rstrip(".").strip()
-    expected = item.check["answer"]
-    if answer == expected:
-        return True, "first line equals the value", answer
-    return False, f"expected {expected!r}, got {short(answer)!r}", answer
+    return score_first_line(item, response, clean=lambda line: line.rstrip(".").strip(),
+                            holds="first line equals the value")

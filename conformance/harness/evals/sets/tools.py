@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from conformance.harness.evals.sets.common import Item, Verdict, content_of, short
+from conformance.harness.evals.sets.common import Item, Verdict, content_of, set_header, short
 
 NAME = "tools"
 VERSION = "1.0.0"
@@ -309,10 +309,9 @@ def _plan() -> list[tuple[str, str, int]]:
 
 def generate() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = [make_item(c, t, s) for c, t, s in _plan()]
-    header = {"name": NAME, "version": VERSION, "seed": SEED, "api": API,
-              "generator": "conformance/harness/evals/sets/tools.py",
-              "description": "BFCL-style tool selection and arguments (simple/multiple/parallel/irrelevance)",
-              "tools": list(CATALOGUE)}
+    header = set_header(NAME, VERSION, SEED, API,
+                        "BFCL-style tool selection and arguments (simple/multiple/parallel/irrelevance)",
+                        tools=list(CATALOGUE))
     return header, records
 
 
