@@ -54,6 +54,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max-body-mb", "abort a response body larger than this many MiB", 16.0, float),
     Option("strict", "SHOULD-level violations fail the run (they are recorded and pass otherwise)", False, bool, True),
     Option("reports-dir", "where reports (allure-results, junit.xml, conformance.json, summary.md) go", "reports"),
+    Option("allure-html", "at the end of the run, render allure-results as Allure 3 HTML (offline, the generator "
+           "pinned in tools/allure; install: npm ci --prefix tools/allure --no-audit --no-fund) into "
+           "<reports-dir>/allure-html (serve it) and <reports-dir>/allure-html-single/index.html (one file)",
+           False, bool, True),
     Option("reference-config", "configuration of the embedded reference server (see python -m conformance.reference info)",
            None),
     Option("disable-check", "comma-separated passive check names to switch off", ""),
@@ -196,6 +200,7 @@ def resolve(
         eval_save_baseline=values["llmconf_eval_save_baseline"] or None,
         eval_floor=values["llmconf_eval_floor"],
         eval_repeat=values["llmconf_eval_repeat"],
+        allure_html=values["llmconf_allure_html"],
         sources=sources,
     )
 
@@ -235,6 +240,8 @@ class Settings:
     eval_save_baseline: str | None = None
     eval_floor: float | None = None
     eval_repeat: int | None = None
+    #: render the Allure HTML reports at the end of the run (conformance.report.allure)
+    allure_html: bool = False
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property

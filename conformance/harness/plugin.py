@@ -53,6 +53,7 @@ from conformance.harness.schemas import SchemaSet
 SETTINGS = pytest.StashKey["cfg.Settings"]()
 STATE = pytest.StashKey["RunState"]()
 DISCOVERY = pytest.StashKey["_PendingDiscovery | None"]()
+ALLURE_HTML = pytest.StashKey[list[str]]()  # --allure-html: one line per rendered report
 MARKERS = {
     "requirement": "requirement(id): the one catalog requirement this test checks",
     "requires": "requires(*capabilities): skip unless the profile declares every capability",
@@ -175,6 +176,13 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.clean_alluredir = True
         if getattr(config.option, "xmlpath", None) is None:
             config.option.xmlpath = str(reports / "junit.xml")
+    if settings.allure_html and not hasattr(config, "workerinput"):
+        from conformance.report import allure as allure_html  # noqa: PLC0415 - only with --allure-html
+
+        try:  # fail before the run, not after it
+            allure_html.find_allure()
+        except allure_html.AllureError as exc:
+            raise pytest.UsageError(f"--allure-html: {exc}") from None
 
 
 def _register_hypothesis_profiles(config: pytest.Config) -> None:
@@ -820,6 +828,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         reporting.write_allure_metadata(Path(alluredir), state.info)
+        if state.settings.allure_html:
+            config.stash[ALLURE_HTML] = _render_allure_html(Path(alluredir), reports)
+
+
+def _render_allure_html(results: Path, reports: Path) -> list[str]:
+    """``--allure-html``: the served report and the single file, one line each for the summary. A
+    rendering problem is reported, never turned into the run's verdict."""
+    from conformance.report import allure as allure_html  # noqa: PLC0415
+
+    lines = []
+    for single, out in ((False, reports / "allure-html"), (True, reports / "allure-html-single")):
+        try:
+            lines.append(allure_html.generate(results, out, single_file=single).line())
+        except allure_html.AllureError as exc:
+            lines.append(f"Allure HTML {out}: NOT RENDERED: {exc}")
+    return lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -843,3 +867,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(f"eval gate FAIL ({', '.join(failed)}): the run fails (OAI-EVAL-003); "
                                         "INCONCLUSIVE and REPORTED never fail")
     terminalreporter.write_line(f"llmconf reports: {os.path.abspath(state.settings.reports_dir)}")
+    for line in config.stash.get(ALLURE_HTML, []):
+        terminalreporter.write_line(line)
