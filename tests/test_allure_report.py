@@ -399,6 +399,10 @@ def test_render_single_file_report(tmp_path):
     assert not (tmp_path / "single" / allure.HISTORY_FILE).exists()
     assert sorted(p.name for p in (tmp_path / "single").iterdir() if p.suffix == ".js") == []
     assert "googletagmanager" not in generated.index.read_text()
+    embedded = allure.single_file_data(generated.index)
+    attachments = [data for name, data in embedded.items() if name.startswith("data/attachments/")]
+    assert any(b"/v1/chat/completions" in data for data in attachments)
+    assert "widgets/default/categories.json" in embedded
 
 
 @needs_allure

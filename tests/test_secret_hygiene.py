@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.reference.build import find_llama_server
+from conformance.report import allure
 
 SENTINEL = "sk-llmconf-SENTINEL-7f3a9c2e41d8b6055aa1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +33,14 @@ def test_sentinel_key_reaches_no_report_or_log(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCONF_")}
     env.update({"OPENAI_API_KEY": SENTINEL, "PYTHONDONTWRITEBYTECODE": "1"})
     env.pop("NGC_API_KEY", None)
+    try:  # the HTML reports too, when the pinned Allure is installed
+        allure.find_allure()
+        html = ["--allure-html"]
+    except allure.AllureError:
+        html = []
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", *SLICE,
-         f"--reports-dir={reports}", "--profile=reference", "--api-key-env=OPENAI_API_KEY"],
+         f"--reports-dir={reports}", "--profile=reference", "--api-key-env=OPENAI_API_KEY", *html],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     output = proc.stdout + proc.stderr
@@ -47,5 +53,11 @@ def test_sentinel_key_reaches_no_report_or_log(tmp_path):
     assert any(p.name == "reference-server.log" for p in files)
     assert sum(1 for p in files if p.name.endswith("-attachment.json")) > 5
     leaks = [str(p.relative_to(reports)) for p in files if SENTINEL.encode() in p.read_bytes()]
+    if html:
+        single = reports / "allure-html-single" / "index.html"
+        assert (reports / "allure-html" / "index.html").is_file() and single.is_file(), output[-2000:]
+        embedded = allure.single_file_data(single)  # base64 inside the page
+        assert sum(1 for name in embedded if name.startswith("data/attachments/")) > 5
+        leaks += [f"{single.relative_to(reports)}#{name}" for name, data in embedded.items() if SENTINEL.encode() in data]
     assert not leaks, f"sentinel key found in {leaks}"
     assert SENTINEL not in output

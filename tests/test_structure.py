@@ -162,7 +162,8 @@ def _scanned_files() -> list[Path]:
             files.append(path)
         elif path.is_dir():
             files += [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in SUFFIXES
-                      and "__pycache__" not in p.parts]
+                      and "__pycache__" not in p.parts
+                      and "node_modules" not in p.parts]  # installed packages (git-ignored), not ours
     return [p for p in files if p != Path(__file__).resolve()]
 
 

@@ -57,6 +57,9 @@ _ANALYTICS = re.compile(
     r"\s*<script>\s*window\.dataLayer.*?</script>", re.DOTALL)
 
 
+_SINGLE_FILE_DATA = re.compile(r'd\("([^"]+)","([A-Za-z0-9+/=]*)"\)')
+
+
 class AllureError(Exception):
     """A problem the user must fix (not installed, no results, a refused output folder, a failed
     generation); the message says what to do."""
@@ -356,3 +359,12 @@ def generate(results: Path = DEFAULT_RESULTS, out: Path | None = None, *, single
                                                 "results": str(results)}, indent=2) + "\n", encoding="utf-8")
     return Generated(out=out, index=index, summary=summary, single_file=single_file, history_entries=entries,
                      seconds=time.monotonic() - started)
+
+
+def single_file_data(html: Path) -> dict[str, bytes]:
+    """The data a single-file report embeds (``d("widgets/…json", "<base64>")`` calls), decoded: a
+    plain byte search of the page misses what is in there (the secret-hygiene test reads it)."""
+    import base64  # noqa: PLC0415
+
+    text = html.read_text(encoding="utf-8", errors="replace")
+    return {name: base64.b64decode(value) for name, value in _SINGLE_FILE_DATA.findall(text)}
