@@ -425,3 +425,40 @@ def test_pass():
                                  "Allure HTML */allure-html-single/index.html (PASS: 1 passed*one file*"])
     assert (reports / "allure-html" / "index.html").is_file()
     assert (reports / "allure-html-single" / "index.html").is_file()
+
+
+# --- the plugin's raw results carry what the view needs ------------------------------------------------
+
+
+def test_plugin_results_feed_the_view(pytester, monkeypatch):
+    """The real plugin's xfail for a known deviation: recognised by the view, with the profile's
+    evidence attached (known-deviation.json) and its issue link."""
+    from tests.test_plugin import INI, INNER, PROFILE
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    pytester.makeini(INI)
+    pytester.makepyfile(test_inner=INNER)
+    (pytester.path / "unit.toml").write_text(PROFILE)
+    reports = pytester.path / "reports"
+    pytester.runpytest("-p", "no:cacheprovider", "--endpoint", "http://127.0.0.1:9", "--profile",
+                       str(pytester.path / "unit.toml"), "--reports-dir", str(reports))
+    results = reports / "allure-results"
+    by_name = {}
+    for p in results.glob("*-result.json"):
+        r = json.loads(p.read_text())
+        by_name[r["name"]] = r
+    known = by_name["test_known_deviation"]
+    assert allure.is_known_deviation(known)
+    assert not any(allure.is_known_deviation(r) for n, r in by_name.items() if n != "test_known_deviation")
+    evidence = [a for a in known.get("attachments", []) if a["name"] == "known-deviation.json"]
+    assert evidence, known.get("attachments")
+    doc = json.loads((results / evidence[0]["source"]).read_text())
+    assert doc[0]["requirement"] == "OAI-STREAM-007" and doc[0]["kind"] == "known-deviation"
+    assert doc[0]["deviation"]["evidence"] == "unit test"
+    assert doc[0]["deviation"]["issue"] == "https://example.invalid/issue/1"
+    summary = allure.stage_results(results, pytester.path / "stage")
+    assert (summary.known_deviations, summary.deviations_fixed, summary.gate) == (1, 1, "FAIL")
+    staged = [json.loads(p.read_text()) for p in (pytester.path / "stage").glob("*-result.json")]
+    viewed = next(r for r in staged if r["name"] == "test_known_deviation")
+    assert viewed["status"] == "failed"
+    assert _category(viewed["statusDetails"]["message"], "failed", js=True) == "Known deviation (excused by the profile)"

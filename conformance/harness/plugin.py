@@ -453,6 +453,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             raise raised
         raise outcomes.ViolationsFound(verdict.message) from raised
     if verdict.outcome == "xfailed":
+        reporting.attach_known_deviations(item.nodeid, tj.of_kind(outcomes.KNOWN))
         pytest.xfail(verdict.message)
     if verdict.outcome == "xpassed":
         raise outcomes.DeviationFixed(verdict.message)

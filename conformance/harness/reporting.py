@@ -113,6 +113,22 @@ def attach_failure(exc: ConformanceFailure) -> None:
                       else "failure-details.json", attachment_type=allure.attachment_type.JSON)
 
 
+def attach_known_deviations(nodeid: str, excused: list[Any]) -> None:
+    """The evidence of an xfail: each violation the profile excused, with the deviation entry that
+    excused it (reason, evidence, issue, cases, shapes), as ``known-deviation.json``."""
+    entries = []
+    for j in excused:
+        entry = j.as_dict(nodeid)
+        dev = j.deviation
+        if dev is not None:
+            entry["deviation"] = {"requirement": dev.requirement, "reason": dev.reason, "evidence": dev.evidence,
+                                  "issue": dev.issue, "cases": list(dev.cases), "shapes": list(dev.shapes),
+                                  "intermittent": dev.intermittent}
+        entries.append(entry)
+    if entries:
+        allure.attach(_dump(entries), name="known-deviation.json", attachment_type=allure.attachment_type.JSON)
+
+
 def attach_findings(findings: list[dict[str, Any]]) -> None:
     allure.attach(_dump(findings), name="observation.json", attachment_type=allure.attachment_type.JSON)
 
