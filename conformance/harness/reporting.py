@@ -85,6 +85,23 @@ def _dump(value: Any) -> str:
     return redact(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
+#: The largest attachment kept whole (characters). Longer texts keep their head and tail with a note
+#: in between saying how much was left out, so a runaway stream or a long-context echo cannot bloat
+#: the reports (Allure HTML embeds every attachment; the single file base64-encodes them).
+MAX_ATTACHMENT_CHARS = 256 * 1024
+
+
+def clip(text: str, limit: int = MAX_ATTACHMENT_CHARS) -> str:
+    """``text`` whole when it fits in ``limit`` characters, else its head and tail around a note
+    naming the full size and how much was left out."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    head = limit - tail
+    return (f"{text[:head]}\n\n[llmconf: truncated for the report: {len(text) - head - tail} of {len(text)} "
+            f"characters left out here; head {head} and tail {tail} kept]\n\n{text[-tail:]}")
+
+
 def attach_exchange(ex: Exchange, note: str = "") -> None:
     """Attach one exchange to the running Allure test as a step with its request, response and (for
     streams) the raw transcript and parser diagnostics."""
@@ -92,7 +109,7 @@ def attach_exchange(ex: Exchange, note: str = "") -> None:
     with allure.step(title):
         allure.attach(_dump(ex.as_record()), name=f"request-{ex.seq}.json", attachment_type=allure.attachment_type.JSON)
         if ex.stream and ex.sse is not None:
-            allure.attach(ex.redacted_body().decode("utf-8", errors="replace"), name=f"stream-{ex.seq}.sse",
+            allure.attach(clip(ex.redacted_body().decode("utf-8", errors="replace")), name=f"stream-{ex.seq}.sse",
                           attachment_type=allure.attachment_type.TEXT)
             diags = [d.as_dict() for d in ex.sse.diagnostics]
             if diags:
@@ -101,15 +118,20 @@ def attach_exchange(ex: Exchange, note: str = "") -> None:
         else:
             body = ex.json_or_none()
             if body is not None:
-                allure.attach(_dump(body), name=f"response-{ex.seq}.json", attachment_type=allure.attachment_type.JSON)
+                text = _dump(body)
+                # a clipped JSON text is no longer JSON: it is attached as text then
+                allure.attach(clip(text), name=f"response-{ex.seq}.json" if len(text) <= MAX_ATTACHMENT_CHARS
+                              else f"response-{ex.seq}.truncated.txt",
+                              attachment_type=allure.attachment_type.JSON if len(text) <= MAX_ATTACHMENT_CHARS
+                              else allure.attachment_type.TEXT)
             elif ex.body:
-                allure.attach(ex.redacted_body().decode("utf-8", errors="replace")[:200_000],
+                allure.attach(clip(ex.redacted_body().decode("utf-8", errors="replace")),
                               name=f"response-{ex.seq}.txt", attachment_type=allure.attachment_type.TEXT)
 
 
 def attach_failure(exc: ConformanceFailure) -> None:
     if exc.details:
-        allure.attach(_dump(exc.details), name="schema-errors.json" if exc.prefix == "SchemaViolation"
+        allure.attach(clip(_dump(exc.details)), name="schema-errors.json" if exc.prefix == "SchemaViolation"
                       else "failure-details.json", attachment_type=allure.attachment_type.JSON)
 
 
@@ -130,7 +152,7 @@ def attach_known_deviations(nodeid: str, excused: list[Any]) -> None:
 
 
 def attach_findings(findings: list[dict[str, Any]]) -> None:
-    allure.attach(_dump(findings), name="observation.json", attachment_type=allure.attachment_type.JSON)
+    allure.attach(clip(_dump(findings)), name="observation.json", attachment_type=allure.attachment_type.JSON)
 
 
 # --- run state -----------------------------------------------------------------------------
