@@ -49,6 +49,16 @@ def test_sentinel_key_reaches_no_report_or_log(tmp_path):
     # The sentinel really was the key: the reference enforces it and authenticated requests passed.
     assert doc["requirements"]["HTTP-AUTH-001"]["outcome"] == "passed", doc["requirements"]["HTTP-AUTH-001"]
     assert doc["requirements"]["HTTP-STATUS-001"]["outcome"] == "passed"
+    # the comparison page (Markdown and HTML) of this run, rendered without the key in the
+    # environment (so nothing could mask it there): it must not carry the key either
+    plain_env = {k: v for k, v in env.items() if k != "OPENAI_API_KEY"}
+    cmp = subprocess.run([sys.executable, "-m", "conformance.compare", str(reports), str(reports / "conformance.json"),
+                          "--out", str(reports / "compare")], cwd=ROOT, env=plain_env, capture_output=True,
+                         text=True, timeout=120)
+    assert cmp.returncode == 0, cmp.stderr[-2000:]
+    assert (reports / "compare" / "compare.md").is_file() and (reports / "compare" / "compare.html").is_file()
+    assert "HTTP-AUTH-001" in (reports / "compare" / "compare.html").read_text(encoding="utf-8")
+    output += cmp.stdout + cmp.stderr
     files = [p for p in reports.rglob("*") if p.is_file()]
     assert any(p.name == "reference-server.log" for p in files)
     assert sum(1 for p in files if p.name.endswith("-attachment.json")) > 5

@@ -4,26 +4,28 @@ endpoint A vs B / release N vs N-1.
     python tools/compare_runs.py RUN1/conformance.json RUN2/conformance.json [...] [--markdown OUT]
 
 Prints a table of every requirement whose outcome differs between the runs and exits 1 if any
-does (0 when all runs give identical verdicts)."""
+does (0 when all runs give identical verdicts; 2 when a report cannot be read). Reads the reports
+with the loader of ``python -m conformance.compare`` (the rendered comparison matrix), so a run's
+reports directory works too."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from conformance.compare.model import INTERMITTENT_SAME, CompareError, load_doc
+
 
 # A known deviation declared intermittent shows on some runs and not on others (it depends on what
-# the model generates or on timing, not on the request): for it, passed and xfailed are one verdict.
-INTERMITTENT_SAME = {"passed": "passed/xfailed (intermittent deviation)",
-                     "xfailed": "passed/xfailed (intermittent deviation)"}
+# the model generates or on timing, not on the request): for it, passed and xfailed are one verdict
+# (INTERMITTENT_SAME, shared with conformance.compare).
 
 
 def load(path: Path) -> dict[str, str]:
     """Requirement → outcome, and ``test:<nodeid>`` → the test's outcome (so a verdict that moved
     between the tests of one requirement is seen too)."""
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = load_doc(path)
     intermittent = set(doc.get("intermittent_deviations", ()))
     out = {rid: entry["outcome"] for rid, entry in doc["requirements"].items()}
     for rid, entry in doc["requirements"].items():
@@ -56,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.reports) < 2:
         parser.error("give at least two conformance.json files")
-    runs = [load(p) for p in args.reports]
+    try:
+        runs = [load(p) for p in args.reports]
+    except CompareError as exc:
+        print(f"compare_runs: {exc}", file=sys.stderr)
+        return 2
     diff = differences(runs)
     lines = [f"# Verdict comparison of {len(runs)} runs", ""]
     if diff:

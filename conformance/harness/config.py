@@ -92,6 +92,11 @@ OPTIONS: tuple[Option, ...] = (
            float),
     Option("eval-repeat", "run each eval set N times (the flip rate comes from the first two); default 1, 2 with "
            "--eval-save-baseline", None, int),
+    Option("baseline", "gate against a stored run: fail only on requirements that got worse than this "
+           "conformance.json (pass → fail/broken; improvements and what still fails are listed, never gating); "
+           "a directory holding conformance.json works too", None),
+    Option("save-baseline", "write this run's conformance.json (with its gate) to PATH as a baseline for "
+           "--baseline (parents created; a directory gets conformance.json inside)", None),
 )
 
 LONG_CONTEXT_TIERS = ("off", "boundary", "full")
@@ -201,6 +206,8 @@ def resolve(
         eval_floor=values["llmconf_eval_floor"],
         eval_repeat=values["llmconf_eval_repeat"],
         allure_html=values["llmconf_allure_html"],
+        baseline=values["llmconf_baseline"] or None,
+        save_baseline=values["llmconf_save_baseline"] or None,
         sources=sources,
     )
 
@@ -242,6 +249,9 @@ class Settings:
     eval_repeat: int | None = None
     #: render the Allure HTML reports at the end of the run (conformance.report.allure)
     allure_html: bool = False
+    #: --baseline / --save-baseline: the release gate (conformance.harness.gating)
+    baseline: str | None = None
+    save_baseline: str | None = None
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property

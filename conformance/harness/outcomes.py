@@ -260,7 +260,7 @@ def requirement_rows(records: Iterable[TestRecord], levels: dict[str, str]) -> d
             "tests": tests,
             "test_outcomes": {r.nodeid: r.outcome for r in sorted(citing.get(rid, []), key=lambda r: r.nodeid)},
             "message": redact("\n".join(dict.fromkeys(messages))[:4000]),
-            "violations": [{k: v[k] for k in ("test", "kind", "message", "shapes") if k in v}
+            "violations": [{k: v[k] for k in ("test", "kind", "message", "shapes", "deviation") if k in v}
                            for v in seen.get(rid, [])],
         }
     return rows

@@ -32,7 +32,8 @@ from conformance.harness import capabilities as caps
 from conformance.harness import config as cfg
 from conformance.harness import context as ctx
 from conformance.harness import modalities as mm
-from conformance.harness import discovery, outcomes, profiles, reporting
+from conformance.harness import metrics as run_metrics
+from conformance.harness import discovery, gating, outcomes, profiles, reporting
 from conformance.harness.checks import load_all as load_all_checks
 from conformance.harness.client import Client, Timeouts
 from conformance.harness.exchange import Exchange
@@ -54,6 +55,8 @@ SETTINGS = pytest.StashKey["cfg.Settings"]()
 STATE = pytest.StashKey["RunState"]()
 DISCOVERY = pytest.StashKey["_PendingDiscovery | None"]()
 ALLURE_HTML = pytest.StashKey[list[str]]()  # --allure-html: one line per rendered report
+BASELINE = pytest.StashKey["dict[str, Any] | None"]()  # --baseline: the stored conformance.json
+GATE = pytest.StashKey["gating.Gate"]()  # the run's gate (conformance.harness.gating)
 MARKERS = {
     "requirement": "requirement(id): the one catalog requirement this test checks",
     "requires": "requires(*capabilities): skip unless the profile declares every capability",
@@ -90,6 +93,8 @@ class RunState:
         self.media_server: Any = None
         # accuracy evals (--eval): each set's report document, in the order the sets ran
         self.eval_docs: dict[str, dict[str, Any]] = {}
+        # timing side-metrics of every exchange (conformance.harness.metrics; recorded, not gating)
+        self.metrics = run_metrics.Collector()
 
     def sink(self, exc: ConformanceFailure, kind: str | None = None) -> list[outcomes.Judged]:
         """Judge a violation seen during the current test and record it against the requirement it
@@ -176,6 +181,17 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.clean_alluredir = True
         if getattr(config.option, "xmlpath", None) is None:
             config.option.xmlpath = str(reports / "junit.xml")
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_GateLine(), "llmconf-gate-line")
+    if (settings.baseline or settings.save_baseline) and not hasattr(config, "workerinput"):
+        moved = _path_option_moved_rootdir(config, ("--baseline", "--save-baseline"))
+        if moved:
+            raise pytest.UsageError(moved)
+    if settings.baseline and not hasattr(config, "workerinput"):
+        try:  # refuse an unusable baseline before the run, not after it
+            config.stash[BASELINE] = gating.load_baseline(settings.baseline)
+        except gating.BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if settings.allure_html and not hasattr(config, "workerinput"):
         from conformance.report import allure as allure_html  # noqa: PLC0415 - only with --allure-html
 
@@ -183,6 +199,29 @@ def pytest_configure(config: pytest.Config) -> None:
             allure_html.find_allure()
         except allure_html.AllureError as exc:
             raise pytest.UsageError(f"--allure-html: {exc}") from None
+
+
+def _path_option_moved_rootdir(config: pytest.Config, flags: tuple[str, ...]) -> str | None:
+    """pytest chooses its rootdir and ini file before plugins are loaded, so the value of
+    ``--baseline PATH`` (two tokens) is taken for a test path there: a PATH outside the checkout
+    moves the rootdir and the project's ini is not read. Says so (and how to write it) when that
+    happened; ``--baseline=PATH`` is never mistaken."""
+    args = list(config.invocation_params.args)
+    used = [a for a in args[:-1] if a in flags]
+    if not used:
+        return None
+    try:
+        from _pytest.config.findpaths import determine_setup  # noqa: PLC0415 - pytest's own rule, re-run
+
+        ns = config.known_args_namespace
+        expected = determine_setup(inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir,
+                                   rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir)[0]
+    except Exception:  # noqa: BLE001 - another pytest version: no check rather than a false alarm
+        return None
+    if Path(expected) == Path(config.rootpath):
+        return None
+    return (f"{used[0]} PATH: pytest took PATH for a test path when it chose its rootdir ({config.rootpath} "
+            f"instead of {expected}), so the project's configuration was not read: write {used[0]}=PATH")
 
 
 def _register_hypothesis_profiles(config: pytest.Config) -> None:
@@ -401,6 +440,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Open the test's judgement before anything (fixtures included) can record a violation."""
     ids = cited(item)
     state = item.config.stash.get(STATE, None)
+    if state is not None:
+        state.metrics.nodeid = item.nodeid  # the test the next exchanges belong to
     if not ids or state is None:
         return (yield)
     tj = outcomes.TestJudgement(nodeid=item.nodeid, cited=ids[0], case=_param_id(item))
@@ -597,6 +638,7 @@ def endpoint(llmconf_state: RunState) -> Iterator[str]:
 
 def _server_hook(llmconf_state: RunState):  # type: ignore[no-untyped-def]
     def hook(ex: Exchange) -> None:
+        llmconf_state.metrics.record(ex)  # never raises
         if not llmconf_state.info.server and ex.header("server"):
             llmconf_state.info.server = ex.header("server") or ""
 
@@ -816,6 +858,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         probes.write_text(redact(json.dumps({"window": state.info.context_window,
                                              "exchanges": [ex.as_record() for ex in state.context_probes]},
                                             indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
+    state.info.metrics, budget_record = run_metrics.finish(state.metrics, profile=state.profile, catalog=state.catalog,
+                                                           strict=state.settings.strict, reports_dir=reports)
+    if budget_record is not None:  # OAI-PERF-001, only when the profile declares metric_budgets
+        state.records[budget_record.nodeid] = budget_record
     levels = {r.id: r.level.value for r in state.catalog}
     titles = {r.id: r.title for r in state.catalog}
     doc = reporting.write_conformance_json(reports / "conformance.json", state.info, list(state.records.values()),
@@ -825,12 +871,41 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for d in state.profile.deviations:
         reason = d.reason + (" (intermittent)" if d.intermittent else "")
         deviations[d.requirement] = f"{deviations[d.requirement]}; {reason}" if d.requirement in deviations else reason
+    _gate(session, state, doc, reports)
     reporting.write_summary_md(reports / "summary.md", doc, titles, deviations)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         reporting.write_allure_metadata(Path(alluredir), state.info)
+        from conformance.harness import metrics_report  # noqa: PLC0415
+
+        metrics_report.write_allure_result(Path(alluredir), state.metrics.items, state.info.metrics or {},
+                                           started=state.info.started)
         if state.settings.allure_html:
             config.stash[ALLURE_HTML] = _render_allure_html(Path(alluredir), reports)
+
+
+def _gate(session: pytest.Session, state: RunState, doc: dict[str, Any], reports: Path) -> None:
+    """The run's one gate (``conformance.harness.gating``): into conformance.json (``gate``), the
+    summary headline, the last terminal line, and the exit status (with --baseline; without one
+    pytest's status stands and the gate agrees with it). ``--save-baseline`` writes the document."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(reporter, "stats", {}) if reporter is not None else {}
+    extra = [r.nodeid for key in ("failed", "error") for r in stats.get(key, ())
+             if getattr(r, "nodeid", None) and r.nodeid not in state.records]
+    gate = gating.decide(doc, baseline=config.stash.get(BASELINE, None), strict=state.settings.strict,
+                         baseline_path=state.settings.baseline, extra_failures=extra)
+    status = int(session.exitstatus)
+    final = gating.reconcile(gate, status, stopped_early=bool(session.shouldfail or session.shouldstop))
+    if final != status:
+        session.exitstatus = final
+    if state.settings.save_baseline:
+        gate.saved_baseline = str(gating.baseline_path(state.settings.save_baseline))
+    doc["gate"] = gate.as_dict()
+    gating.save_baseline(doc, reports / "conformance.json")  # the same document, with its gate
+    if state.settings.save_baseline:
+        gating.save_baseline(doc, state.settings.save_baseline)
+    config.stash[GATE] = gate
 
 
 def _render_allure_html(results: Path, reports: Path) -> list[str]:
@@ -870,3 +945,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line(f"llmconf reports: {os.path.abspath(state.settings.reports_dir)}")
     for line in config.stash.get(ALLURE_HTML, []):
         terminalreporter.write_line(line)
+
+
+class _GateLine:
+    """Prints the gate as the last line of the plugins' terminal summary (``trylast``; pytest's own
+    short summary and counts follow)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        gate = config.stash.get(GATE, None)
+        if gate is None:
+            return
+        if gate.saved_baseline:
+            terminalreporter.write_line(f"llmconf baseline saved: {gate.saved_baseline}")
+        for warning in gate.warnings:
+            terminalreporter.write_line(f"llmconf gate warning: {warning}")
+        terminalreporter.write_line(f"llmconf gate: {gate.line}")

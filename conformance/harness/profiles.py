@@ -162,6 +162,12 @@ def parse(raw: dict[str, Any], *, where: str) -> Profile:
     if not isinstance(settings, dict):
         raise UsageError(f"{where}: 'settings' must be a table")
     request_defaults.RequestPolicy.from_settings(settings, where=where)  # a bad request setting is a usage error now
+    from conformance.harness import metrics  # noqa: PLC0415 - latency budgets (issue 12 §4)
+
+    try:
+        metrics.parse_budgets(settings.get("metric_budgets"))
+    except ValueError as exc:
+        raise UsageError(f"{where}: settings.{exc}") from None
     return Profile(
         name=raw["name"],
         description=" ".join(raw["description"].split()),

@@ -107,7 +107,11 @@ def attach_exchange(ex: Exchange, note: str = "") -> None:
     streams) the raw transcript and parser diagnostics."""
     title = ex.summary() + (f" [{note}]" if note else "")
     with allure.step(title):
-        allure.attach(_dump(ex.as_record()), name=f"request-{ex.seq}.json", attachment_type=allure.attachment_type.JSON)
+        record = ex.as_record()
+        from conformance.harness.metrics import derived_timings_s  # noqa: PLC0415
+
+        record["timings_s"].update(derived_timings_s(ex))  # first_token, first_content_token, last_token, tpot
+        allure.attach(_dump(record), name=f"request-{ex.seq}.json", attachment_type=allure.attachment_type.JSON)
         if ex.stream and ex.sse is not None:
             allure.attach(clip(ex.redacted_body().decode("utf-8", errors="replace")), name=f"stream-{ex.seq}.sse",
                           attachment_type=allure.attachment_type.TEXT)
@@ -170,6 +174,8 @@ class RunInfo:
     #: The context window as discovered (``conformance.harness.context``), when a long-context test ran.
     context_window: dict[str, Any] | None = None
     modalities: dict[str, Any] | None = None
+    #: Timing side-metrics (``conformance.harness.metrics.metrics_block``): recorded, not gating.
+    metrics: dict[str, Any] | None = None
 
 
 def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str, Any]:
@@ -207,6 +213,8 @@ def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord],
         "coverage": agg["coverage"],
         "observations": agg["observations"],
         "test_outcomes": agg["test_outcomes"],
+        # wall-clock seconds per test (the comparison page's per-requirement median; never gating)
+        "test_durations_s": {r.nodeid: round(r.duration_s, 3) for r in sorted(records, key=lambda r: r.nodeid)},
         # requirements whose known deviation is declared intermittent: passed and xfailed are the
         # same verdict for them (tools/compare_runs.py treats them so)
         "intermittent_deviations": sorted(set(intermittent)),
@@ -215,6 +223,8 @@ def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord],
         doc["context_window"] = info.context_window
     if info.modalities is not None:
         doc["modalities"] = info.modalities
+    if info.metrics is not None:
+        doc["metrics"] = info.metrics
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     return doc
@@ -225,6 +235,9 @@ def write_summary_md(path: Path, doc: dict[str, Any], titles: dict[str, str], de
     by_test = totals.get("tests_by_outcome", {})
     gating = ("failed", "broken", "xpassed")
     gate = "FAIL" if any(totals.get(o) or by_test.get(o) for o in gating) else "PASS"
+    run_gate = doc.get("gate")  # conformance.harness.gating: the run's one gate, when computed
+    if isinstance(run_gate, dict) and run_gate.get("state") in ("PASS", "FAIL"):
+        gate = run_gate["state"]
     lines = [
         f"# Endpoint conformance: {gate}",
         "",
@@ -235,6 +248,10 @@ def write_summary_md(path: Path, doc: dict[str, Any], titles: dict[str, str], de
         f"- tests: {totals['tests']}",
         "",
     ]
+    if isinstance(run_gate, dict) and run_gate.get("line"):
+        from conformance.harness.gating import markdown  # noqa: PLC0415
+
+        lines[-1:] = markdown(run_gate)
     problems = {rid: e for rid, e in doc["requirements"].items() if e["outcome"] in ("failed", "broken", "xpassed")}
     if problems:
         lines += ["## Failing requirements", "", "| requirement | level | outcome | message |", "|---|---|---|---|"]
@@ -276,7 +293,15 @@ def write_summary_md(path: Path, doc: dict[str, Any], titles: dict[str, str], de
             seen.add((o["requirement"], first))
             lines.append(f"- {o['requirement']} [{o['level']}] {first}")
         lines.append("")
+    lines += timing_summary_lines(doc.get("metrics"))
     path.write_text(redact("\n".join(lines)) + "\n", encoding="utf-8")
+
+
+def timing_summary_lines(metrics: dict[str, Any] | None) -> list[str]:
+    """The "Timing (not gating)" section of summary.md (nothing when the run has no metrics)."""
+    from conformance.harness.metrics import summary_lines  # noqa: PLC0415
+
+    return summary_lines(metrics) if metrics else []
 
 
 def _git_sha() -> str:

@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.harness.metrics_report import is_synthetic
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALLURE_DIR = REPO_ROOT / "tools" / "allure"
 BASE_CONFIG = REPO_ROOT / "allurerc.mjs"
@@ -125,11 +127,17 @@ class StageSummary:
     deviations_fixed: int = 0
     other: int = 0
     known_requirements: list[str] = field(default_factory=list)
+    #: the run's own gate (``conformance.harness.gating``), from the ``conformance.json`` next to
+    #: the results (:func:`run_gate_next_to`); it decides the title when present
+    run_gate: dict[str, Any] | None = None
 
     @property
     def gate(self) -> str:
-        """FAIL when anything failed or broke (an XPASS is a failure), as the run's exit code says;
-        SHOULD findings without ``--strict`` pass, and so does a known deviation."""
+        """The run's gate when known (a baseline-gated run passes with pre-existing failures);
+        otherwise FAIL when anything failed or broke (an XPASS is a failure), as the run's exit code
+        says; SHOULD findings without ``--strict`` pass, and so does a known deviation."""
+        if self.run_gate and self.run_gate.get("state") in ("PASS", "FAIL"):
+            return str(self.run_gate["state"])
         return "FAIL" if self.failed or self.broken else "PASS"
 
     def headline(self) -> str:
@@ -141,6 +149,9 @@ class StageSummary:
             parts.append(f"{self.broken} broken")
         parts.append(f"{self.known_deviations} known deviation{'s' if self.known_deviations != 1 else ''}")
         parts.append(f"{self.skipped} skipped")
+        if self.run_gate and self.run_gate.get("mode") == "baseline":
+            parts.append(f"vs baseline: {len(self.run_gate.get('worse') or ())} worse, "
+                         f"{len(self.run_gate.get('improved') or ())} improved")
         return f"{self.gate}: " + ", ".join(parts)
 
     def report_name(self, base: str = REPORT_NAME) -> str:
@@ -149,6 +160,16 @@ class StageSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "gate": self.gate, "headline": self.headline()}
+
+
+def run_gate_next_to(results: Path) -> dict[str, Any] | None:
+    """The ``gate`` block of the ``conformance.json`` beside the results folder (the plugin writes
+    ``<reports>/conformance.json`` and ``<reports>/allure-results``), or None."""
+    try:
+        gate = json.loads((Path(results).parent / "conformance.json").read_text(encoding="utf-8")).get("gate")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return gate if isinstance(gate, dict) else None
 
 
 def is_known_deviation(result: Mapping[str, Any]) -> bool:
@@ -218,6 +239,9 @@ def stage_results(results: Path, stage: Path, *, deviations: str = "failed") -> 
             raw = json.loads(src.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             _link_or_copy(src, stage / name)  # let Allure judge it
+            continue
+        if is_synthetic(raw):  # "Run timing metrics": figures, not a test (not counted)
+            _link_or_copy(src, stage / name)
             continue
         status = raw.get("status")
         summary.tests += 1
@@ -324,6 +348,7 @@ def generate(results: Path = DEFAULT_RESULTS, out: Path | None = None, *, single
     with tempfile.TemporaryDirectory(prefix="llmconf-allure-") as tmp_name:
         tmp = Path(tmp_name)
         summary = stage_results(results, tmp / "results", deviations=deviations)
+        summary.run_gate = run_gate_next_to(results)
         staged_history = tmp / HISTORY_FILE
         previous = out / HISTORY_FILE
         if history and previous.is_file():

@@ -86,6 +86,7 @@ def load_all() -> dict[str, CheckInfo]:
         media_errors,
         nim,
         openai,
+        perf,
         reasoning,
         responses,
         sdk,
