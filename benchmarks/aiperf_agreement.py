@@ -149,9 +149,21 @@ PAIRS: tuple[Pair, ...] = (
     Pair("server_prompt_ms", "server prefill time (llama.cpp timings.prompt_ms)", "raw: timings.prompt_ms", "ms"),
     Pair("server_decode_ms", "server decode ms/token (timings.predicted_per_token_ms)",
          "raw: timings.predicted_per_token_ms", "ms"),
+    Pair("server_total_ms", "server prefill + decode time (timings.prompt_ms + predicted_ms)",
+         "raw: timings", "ms"),
     Pair("ttft_minus_prefill_ms", "TTFT − server prefill (client + transport + queue)", "derived", "ms"),
 )
-SERVER_KEYS = ("server_prompt_ms", "server_decode_ms", "ttft_minus_prefill_ms")
+SERVER_KEYS = ("server_prompt_ms", "server_decode_ms", "server_total_ms", "ttft_minus_prefill_ms")
+
+#: metric -> (server metric that paces it, +1 for a time, -1 for a rate). ``ratio / server ratio``
+#: (times; ``ratio * server ratio`` for rates) takes out the server running faster or slower during
+#: one tool's rounds (machine load), leaving the difference in how the two clients measure.
+SERVER_PACE: dict[str, tuple[str, int]] = {
+    "ttft_ms": ("server_prompt_ms", 1), "ttft_content_ms": ("server_prompt_ms", 1),
+    "tpot_ms": ("server_decode_ms", 1), "itl_ms": ("server_decode_ms", 1),
+    "e2e_ms": ("server_total_ms", 1), "output_tokens_per_s": ("server_total_ms", -1),
+    "decode_tokens_per_s": ("server_decode_ms", -1),
+}
 
 
 def derive(row: dict[str, Any]) -> dict[str, Any]:
@@ -161,10 +173,14 @@ def derive(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def server_timings(payloads: Iterable[str]) -> dict[str, float | None]:
     """llama.cpp's per-request ``timings`` (the last SSE data payload that has them): prefill
     time and decode time per token as the server measured them; ``None`` from other servers."""
-    found: dict[str, float | None] = {"server_prompt_ms": None, "server_decode_ms": None}
+    found: dict[str, float | None] = {"server_prompt_ms": None, "server_decode_ms": None, "server_total_ms": None}
     for data in payloads:
         data = data.strip()
         if not data.startswith("{") or '"timings"' not in data:
@@ -174,9 +190,10 @@ def server_timings(payloads: Iterable[str]) -> dict[str, float | None]:
         except ValueError:
             continue
         if isinstance(timings, dict):
-            prompt, decode = timings.get("prompt_ms"), timings.get("predicted_per_token_ms")
-            found = {"server_prompt_ms": float(prompt) if isinstance(prompt, (int, float)) else None,
-                     "server_decode_ms": float(decode) if isinstance(decode, (int, float)) else None}
+            prompt, decode = _num(timings.get("prompt_ms")), _num(timings.get("predicted_per_token_ms"))
+            predicted = _num(timings.get("predicted_ms"))
+            found = {"server_prompt_ms": prompt, "server_decode_ms": decode,
+                     "server_total_ms": prompt + predicted if prompt is not None and predicted is not None else None}
     return found
 
 
@@ -283,15 +300,21 @@ def spread_pct(round_medians: Sequence[float | None], pooled: float | None) -> f
 def compare(suite_rounds: Sequence[Sequence[Mapping[str, Any]]], aiperf_rounds: Sequence[Sequence[Mapping[str, Any]]],
             target_pct: float = TARGET_PCT) -> list[dict[str, Any]]:
     """One row per :data:`PAIRS` entry: pooled medians of both tools, ``ratio`` = suite / AIPerf,
-    ``diff_pct``, ``within_target`` and each tool's round-to-round ``noise_pct``. ``verdict``:
-    ``agree`` (|diff| ≤ target), ``within noise`` (beyond the target but not beyond the larger
-    self-disagreement of either tool), ``differs`` otherwise, ``no data`` when a side has none."""
+    ``diff_pct``, ``within_target`` and each tool's round-to-round ``noise_pct``; for a metric the
+    server paces (:data:`SERVER_PACE`) with server timings on both sides, ``paced_ratio`` /
+    ``paced_diff_pct``: the ratio with the server's own speed ratio taken out. ``verdict``:
+    ``agree`` (|diff| ≤ target), ``agree paced`` (only the paced ratio is within the target: the
+    server ran at a different speed during one tool's rounds), ``within noise`` (beyond the target
+    but not beyond the larger self-disagreement of either tool), ``differs`` otherwise, ``no data``
+    when a side has none."""
     rows = []
+    medians: dict[str, tuple[float | None, float | None]] = {}
     for pair in PAIRS:
         s_all = [r for rnd in suite_rounds for r in rnd]
         a_all = [r for rnd in aiperf_rounds for r in rnd]
         s_vals, a_vals = _values(s_all, pair), _values(a_all, pair)
         s_med, a_med = median(s_vals), median(a_vals)
+        medians[pair.key] = (s_med, a_med)
         s_noise = spread_pct([median(_values(rnd, pair)) for rnd in suite_rounds], s_med)
         a_noise = spread_pct([median(_values(rnd, pair)) for rnd in aiperf_rounds], a_med)
         row: dict[str, Any] = {"metric": pair.key, "label": pair.label, "aiperf_metric": pair.aiperf, "unit": pair.unit,
@@ -309,11 +332,35 @@ def compare(suite_rounds: Sequence[Sequence[Mapping[str, Any]]], aiperf_rounds: 
             row["verdict"] = ("agree" if abs(diff) <= target_pct
                               else "within noise" if abs(diff) <= noise else "differs")
         rows.append(row)
+    for row in rows:  # the server's own timings are context (its speed during each tool's rounds), not agreement
+        if row["metric"] in ("server_prompt_ms", "server_decode_ms", "server_total_ms") and row["verdict"] != "no data":
+            row["verdict"] = "server pace"
+            row["within_target"] = None
+    for row in rows:  # second pass: the server medians are known now
+        row["paced_ratio"] = row["paced_diff_pct"] = None
+        pace = SERVER_PACE.get(row["metric"])
+        if pace is None or row["ratio"] is None:
+            continue
+        s_srv, a_srv = medians.get(pace[0], (None, None))
+        if not s_srv or not a_srv:
+            continue
+        server_ratio = s_srv / a_srv
+        paced = row["ratio"] / server_ratio if pace[1] > 0 else row["ratio"] * server_ratio
+        paced_diff = (paced - 1.0) * 100.0
+        row.update(paced_ratio=round(paced, 4), paced_diff_pct=round(paced_diff, 2))
+        if row["verdict"] != "agree" and abs(paced_diff) <= target_pct:
+            row["verdict"] = "agree paced"
     return rows
 
 
 def _round(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(x, nd)
+
+
+def _compact(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One request's values for the JSON report (rounded; no ids)."""
+    return {k: ([round(x, 2) for x in v] if isinstance(v, list) else round(v, 3) if isinstance(v, float) else v)
+            for k, v in row.items() if not k.startswith("_")}
 
 
 #: Why a metric may differ systematically, shown beside it in the report.
@@ -502,18 +549,22 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         f"`{json.dumps(s['extra_inputs'])}`, {s['rounds']} rounds per tool per concurrency in order "
         f"{' '.join(s['order'])}; {doc['duration_s']:.0f} s in all. Medians of per-request values pooled over the "
         f"rounds, the same median function for both tools; ratio = suite / AIPerf; target ±{doc['target_pct']:g} %. "
-        f"Noise = the largest deviation of one round's median from the tool's pooled median.",
+        f"Noise = the largest deviation of one round's median from the tool's pooled median. Paced ratio = ratio "
+        f"divided by the ratio of the server's own timing of the same phase (llama.cpp `timings`; multiplied "
+        f"for rates): it takes out the server running slower during one tool's rounds.",
         "",
     ]
-    for level, result in doc["results"].items():
+    for result in doc["results"].values():
         lines += [f"## Concurrency {result['concurrency']}", "",
-                  "| metric | AIPerf metric | suite median | AIPerf median | ratio | Δ % | noise suite / AIPerf % | verdict |",
-                  "|---|---|---:|---:|---:|---:|---:|---|"]
+                  "| metric | AIPerf metric | suite median | AIPerf median | ratio | Δ % | paced ratio | paced Δ % "
+                  "| noise suite / AIPerf % | verdict |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in result["metrics"]:
             def f(x: Any, nd: int = 2) -> str:
                 return "–" if x is None else f"{x:.{nd}f}" if isinstance(x, float) else str(x)
             lines.append(f"| {r['label']} | `{r['aiperf_metric']}` | {f(r['suite_median'])} | {f(r['aiperf_median'])} "
-                         f"| {f(r['ratio'], 3)} | {f(r['diff_pct'], 1)} | {f(r['suite_noise_pct'], 1)} / "
+                         f"| {f(r['ratio'], 3)} | {f(r['diff_pct'], 1)} | {f(r.get('paced_ratio'), 3)} "
+                         f"| {f(r.get('paced_diff_pct'), 1)} | {f(r['suite_noise_pct'], 1)} / "
                          f"{f(r['aiperf_noise_pct'], 1)} | {r['verdict']} |")
         fl = result["fixed_length"]
         lines += ["", f"Output length fixed at max_tokens: suite {fl['suite']['at_max_tokens']}/{fl['suite']['requests']}, "
@@ -620,6 +671,8 @@ def run(settings: Settings, *, endpoint: str | None, aiperf_exe: str, out_dir: P
                 # and wall seconds per tool over all rounds of this level
                 "client_cpu_s": {k: round(v, 1) for k, v in cpu.items()},
                 "wall_s": {k: round(v, 1) for k, v in wall.items()},
+                "per_request": {"suite": [[_compact(x) for x in rnd] for rnd in suite_rounds],
+                                "aiperf": [[_compact(x) for x in rnd] for rnd in aiperf_rounds]},
                 "fixed_length": {"suite": fixed_length([x for rnd in suite_rounds for x in rnd], settings.max_tokens),
                                  "aiperf": fixed_length([x for rnd in aiperf_rounds for x in rnd], settings.max_tokens)},
             }

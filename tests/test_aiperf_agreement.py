@@ -189,7 +189,7 @@ def test_markdown_renders_ratios() -> None:
                               "fixed_length": {"suite": {"requests": 1, "at_max_tokens": 1},
                                                "aiperf": {"requests": 1, "at_max_tokens": 1}}}}}
     md = bench.render_markdown(doc)
-    assert "| TTFT | `time_to_first_token` | 102.00 | 100.00 | 1.020 | 2.0 |" in md
+    assert "| TTFT | `time_to_first_token` | 102.00 | 100.00 | 1.020 | 2.0 | – | – |" in md
     assert "agree" in md and "## Concurrency 1" in md
 
 
@@ -208,12 +208,39 @@ def test_server_timings_from_aiperf_raw_export() -> None:
     raw = bench.parse_aiperf_raw([
         _raw_line("r1", {"prompt_ms": 1422.117, "predicted_per_token_ms": 44.3177, "predicted_n": 4}),
         _raw_line("r2", None), ""])
-    assert raw["r1"] == {"server_prompt_ms": pytest.approx(1422.117), "server_decode_ms": pytest.approx(44.3177)}
-    assert raw["r2"] == {"server_prompt_ms": None, "server_decode_ms": None}  # not llama.cpp: no data, not 0
-    assert bench.server_timings(['{"timings": {"prompt_ms": 5}}', "[DONE]", "not json {"]) == {
-        "server_prompt_ms": 5.0, "server_decode_ms": None}
+    assert raw["r1"] == {"server_prompt_ms": pytest.approx(1422.117), "server_decode_ms": pytest.approx(44.3177),
+                         "server_total_ms": None}
+    assert raw["r2"] == {"server_prompt_ms": None, "server_decode_ms": None, "server_total_ms": None}  # not 0
+    assert bench.server_timings(['{"timings": {"prompt_ms": 5, "predicted_ms": 7}}', "[DONE]", "not json {"]) == {
+        "server_prompt_ms": 5.0, "server_decode_ms": None, "server_total_ms": 12.0}
 
 
 def test_derived_client_share_of_ttft() -> None:
     assert bench.derive({"ttft_ms": 810.0, "server_prompt_ms": 741.0})["ttft_minus_prefill_ms"] == pytest.approx(69.0)
     assert bench.derive({"ttft_ms": 810.0, "server_prompt_ms": None})["ttft_minus_prefill_ms"] is None
+
+
+def _paced_round(ttft: float, prefill: float, n: int = 3) -> list[dict]:
+    return [{"ttft_ms": ttft, "server_prompt_ms": prefill} for _ in range(n)]
+
+
+def test_paced_ratio_takes_out_a_slower_server() -> None:
+    # the server itself was 20 % slower during AIPerf's rounds: raw TTFT differs, paced agrees
+    rows = bench.compare([_paced_round(100.0, 90.0)], [_paced_round(120.0, 108.0)])
+    ttft = _row(rows, "ttft_ms")
+    assert ttft["within_target"] is False
+    assert ttft["paced_ratio"] == pytest.approx(1.0) and ttft["verdict"] == "agree paced"
+    # same server speed, different client measurement: paced does not excuse it
+    rows = bench.compare([_paced_round(100.0, 90.0)], [_paced_round(120.0, 90.0)])
+    ttft = _row(rows, "ttft_ms")
+    assert ttft["paced_ratio"] == pytest.approx(100 / 120, rel=1e-3) and ttft["verdict"] == "differs"
+    # no server timings (not llama.cpp): no paced ratio
+    rows = bench.compare([[{"ttft_ms": 100.0}]], [[{"ttft_ms": 120.0}]])
+    assert _row(rows, "ttft_ms")["paced_ratio"] is None
+
+
+def test_paced_ratio_of_a_rate_multiplies() -> None:
+    suite = [[{"decode_tokens_per_s": 12.0, "server_decode_ms": 80.0}]]
+    aiperf = [[{"decode_tokens_per_s": 10.0, "server_decode_ms": 96.0}]]
+    row = _row(bench.compare(suite, aiperf), "decode_tokens_per_s")
+    assert row["ratio"] == pytest.approx(1.2) and row["paced_ratio"] == pytest.approx(1.0)
