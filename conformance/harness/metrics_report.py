@@ -22,6 +22,7 @@ from typing import Any
 
 from conformance.harness.metrics import APIS, ExchangeMetrics, summarize
 from conformance.harness.redaction import redact
+from conformance.harness.svg import svg_open
 
 __all__ = ["PLOTS", "SYNTHETIC_LABEL", "is_synthetic", "svg_plot", "write_allure_result"]
 
@@ -73,13 +74,7 @@ def svg_plot(title: str, series: Mapping[str, Sequence[float]], *, width: int = 
     def x(v: float) -> float:
         return left + plot_w * min(max(v, 0.0), vmax) / vmax
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">{escape(title)}</text>',
-    ]
+    out = svg_open(title, width, height)
     if not rows:
         out.append(f'<text x="{width / 2}" y="{top + 20}" text-anchor="middle" fill="#666">no samples</text>')
     bottom = top + len(rows) * row_h

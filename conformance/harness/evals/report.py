@@ -19,6 +19,7 @@ from conformance import __version__
 from conformance.harness.evals.needle import Grid
 from conformance.harness.evals.stats import wilson
 from conformance.harness.redaction import redact
+from conformance.harness.svg import svg_open
 
 METRIC = ("RULER string_match_all over the answer's content (never reasoning): an item is correct when every "
           "expected value is contained in it, case-insensitive")
@@ -168,13 +169,7 @@ def svg(doc: dict[str, Any], *, cell_w: int = 64, cell_h: int = 40) -> str:
     title = f"Needle retrieval · {doc['model']} · {doc['api']} API · seed {doc['seed']}"
     if not doc["complete"]:
         title += " · INCOMPLETE"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">{escape(title)}</text>',
-    ]
+    out = svg_open(title, width, height)
     for p, (variant, v) in enumerate(variants):
         x0 = left + p * (panel_w + gap)
         o = v["overall"]
