@@ -383,6 +383,16 @@ def test_plugin_refuses_a_baseline_path_that_moved_the_rootdir(plugin_run, pytes
     assert result.ret == 0 and doc["gate"]["mode"] == "baseline" and doc["gate"]["baseline"] == str(base)
 
 
+@pytest.mark.parametrize("flag", ["--eval-baseline", "--profile"])
+def test_plugin_refuses_any_path_option_that_moved_the_rootdir(plugin_run, tmp_path_factory, flag):
+    """The same trap for every option whose value is a path (``PATH_OPTIONS``): refused with the fix."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "x.toml"
+    elsewhere.write_text("", encoding="utf-8")
+    result, _, _ = plugin_run(flag, str(elsewhere), reports="r4")
+    assert result.ret == 4
+    assert f"write {flag}=PATH" in "\n".join(result.errlines)
+
+
 # --- the Allure HTML title uses the same gate -------------------------------------------------------
 
 

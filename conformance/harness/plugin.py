@@ -155,6 +155,10 @@ def _cli_value(config: pytest.Config, dest: str) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if not hasattr(config, "workerinput"):  # before any option is read: a moved rootdir explains the rest
+        moved = _path_option_moved_rootdir(config, PATH_OPTIONS)
+        if moved:
+            raise pytest.UsageError(moved)
     try:
         settings = cfg.resolve(lambda dest: _cli_value(config, dest), lambda ini: config.getini(ini))
         catalog = load_catalog()
@@ -183,10 +187,6 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.xmlpath = str(reports / "junit.xml")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_GateLine(), "llmconf-gate-line")
-    if (settings.baseline or settings.save_baseline) and not hasattr(config, "workerinput"):
-        moved = _path_option_moved_rootdir(config, ("--baseline", "--save-baseline"))
-        if moved:
-            raise pytest.UsageError(moved)
     if settings.baseline and not hasattr(config, "workerinput"):
         try:  # refuse an unusable baseline before the run, not after it
             config.stash[BASELINE] = gating.load_baseline(settings.baseline)
@@ -199,6 +199,11 @@ def pytest_configure(config: pytest.Config) -> None:
             allure_html.find_allure()
         except allure_html.AllureError as exc:
             raise pytest.UsageError(f"--allure-html: {exc}") from None
+
+
+#: Options whose value is a path: given as two tokens, pytest may take the path for a test path.
+PATH_OPTIONS = ("--baseline", "--save-baseline", "--eval-baseline", "--eval-save-baseline", "--profile",
+                "--reports-dir")
 
 
 def _path_option_moved_rootdir(config: pytest.Config, flags: tuple[str, ...]) -> str | None:
@@ -220,6 +225,10 @@ def _path_option_moved_rootdir(config: pytest.Config, flags: tuple[str, ...]) ->
         return None
     if Path(expected) == Path(config.rootpath):
         return None
+    # the culprit is an option whose value lies outside the rootdir pytest should have chosen
+    outside = [a for i, a in enumerate(args[:-1]) if a in flags
+               and not (Path(config.invocation_params.dir) / args[i + 1]).resolve().is_relative_to(Path(expected))]
+    used = outside or used
     return (f"{used[0]} PATH: pytest took PATH for a test path when it chose its rootdir ({config.rootpath} "
             f"instead of {expected}), so the project's configuration was not read: write {used[0]}=PATH")
 
