@@ -28,8 +28,36 @@ from typing import Any
 from conformance.harness.exchange import Exchange
 from conformance.harness.sse import Diagnostic, SSEEvent
 
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - a dependency; without it json decodes alone (same values)
+    _orjson_loads = None
+
 DONE = "[DONE]"
 EXCERPT = 200  # characters of a malformed payload kept for messages
+
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def loads(data: str) -> Any:
+    """``json.loads(data)``: the same value, or the same ``ValueError`` (``RecursionError`` when
+    nested too deep), decoded by orjson where the two agree and by ``json`` where they may not.
+
+    orjson rejects what ``json`` accepts beyond RFC 8259 (``NaN``, ``Infinity``, numbers that
+    overflow to ``inf``, escaped lone surrogates): any orjson error hands the text to ``json``,
+    whose value or error is the answer. orjson turns integers beyond 64 bits into floats where
+    ``json`` keeps them ``int``: a text with a run of 19 or more digits goes to ``json`` directly
+    (``tests/test_stream_decode.py`` checks the equivalence on arbitrary text)."""
+    if _orjson_loads is None:
+        return json.loads(data)
+    raw = data.encode("utf-8", "surrogatepass")
+    if _LONG_DIGIT_RUN in raw.translate(_DIGITS_TO_ZERO):
+        return json.loads(data)
+    try:
+        return _orjson_loads(raw)
+    except (ValueError, RecursionError):
+        return json.loads(data)
 
 
 @dataclass(slots=True)
@@ -104,7 +132,7 @@ class EventStream:
 
     def _payload(self, index: int, data: str) -> dict[str, Any] | None:
         try:
-            payload = json.loads(data)
+            payload = loads(data)
         except ValueError:
             self.non_json.append((index, data[:EXCERPT]))
             return None
