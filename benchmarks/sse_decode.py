@@ -34,7 +34,6 @@ Run: ``python -m benchmarks`` (all benchmarks) or ``python -m benchmarks.sse_dec
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import statistics
@@ -185,38 +184,42 @@ def _exchange(api: str, parser: Any) -> Any:
                     response_headers=[("content-type", "text/event-stream")], sse=parser)
 
 
-@contextlib.contextmanager
-def _stdlib_json() -> Iterator[None]:
-    """The stream layers decode with the standard library's ``json`` (the path before issue 13)."""
-    from conformance.harness.streams import base
+def _stdlib_decode_all(texts: list[str]) -> list[Any]:
+    """The stream layers' decode before issue 13: ``json.loads`` per payload."""
+    out: list[Any] = []
+    for text in texts:
+        try:
+            out.append(json.loads(text))
+        except ValueError:
+            out.append(None)
+    return out
 
-    saved = base.loads
-    base.loads = json.loads
-    try:
-        yield
-    finally:
-        base.loads = saved
+
+SCHEMA_PREFIX = {"chat": None, "responses": "openai/responses/", "anthropic": "anthropic/stream/"}
+CHAT_CHUNK = "openai/chat.completion.chunk"
 
 
 class SuitePath:
-    """The suite's path for one API: parser, stream layer, schema check (as the facades run them)."""
+    """Decode + validate as the suite does it: the strict SSE parser's events, each ``data:``
+    payload but ``[DONE]`` decoded as the stream layers decode it, and every object checked
+    against its compiled schema (the chunk schema; the schema of its ``type`` for Responses and
+    Anthropic events), as ``OAI-STREAM-005`` / ``OAI-RESP-002`` / ``ANT-STREAM-002`` check it.
 
-    def __init__(self, api: str, *, strict: bool) -> None:
-        from conformance.harness.checks.anthropic import message_events_match_schemas
-        from conformance.harness.checks.openai import chunks_match_schema
-        from conformance.harness.checks.responses import events_match_schemas
-        from conformance.harness.schemas import SchemaSet
-        from conformance.harness.streams.anthropic import MessagesStream
-        from conformance.harness.streams.openai import ChunkStream
-        from conformance.harness.streams.responses import ResponsesStream
+    ``strict=True`` is the path before issue 13: the byte-level parser, the standard library's
+    ``json.loads``, one compiled ``is_valid`` call per object. ``strict=False`` is the path now:
+    the parser's fast path, :func:`conformance.harness.streams.base.decode_all` (orjson with
+    ``json``'s semantics) and :meth:`~conformance.harness.schemas.SchemaSet.invalid_indices` (one compiled
+    call per schema and stream)."""
+
+    def __init__(self, api: str, *, strict: bool, schemas: Any = None) -> None:
+        from conformance.harness.schemas import SchemaSet, schema_id
+        from conformance.harness.streams import base
 
         self.api, self.strict = api, strict
-        self.schemas = SchemaSet()
-        self.layer, self.check = {
-            "chat": (ChunkStream, chunks_match_schema),
-            "responses": (ResponsesStream, events_match_schemas),
-            "anthropic": (MessagesStream, message_events_match_schemas),
-        }[api]
+        self.schemas = schemas or SchemaSet()
+        self.decode_all = _stdlib_decode_all if strict else base.decode_all
+        self.prefix = SCHEMA_PREFIX[api]
+        self._schema_id = schema_id
 
     def __call__(self, chunks: list[bytes]) -> int:
         from conformance.harness.sse import SSEParser
@@ -226,11 +229,57 @@ class SuitePath:
         for i, chunk in enumerate(chunks):
             feed(chunk, t=i * 0.01)
         parser.close()
-        if self.strict:
-            with _stdlib_json():
-                stream = self.layer.from_exchange(_exchange(self.api, parser))
+        objects = self.decode_all([e.data for e in parser.events if e.data != "[DONE]"])
+        if self.prefix is None:
+            groups = {CHAT_CHUNK: objects}
         else:
-            stream = self.layer.from_exchange(_exchange(self.api, parser))
+            groups = {}
+            for obj in objects:
+                groups.setdefault(obj["type"], []).append(obj)
+            groups = {self.prefix + t: objs for t, objs in groups.items()}
+        for name, objs in groups.items():
+            if self.strict:
+                validator = self.schemas._compiled(self._schema_id(name))
+                bad = [i for i, o in enumerate(objs) if not validator.is_valid(o)]
+            else:
+                bad = self.schemas.invalid_indices(objs, name)
+            if bad:
+                raise RuntimeError(f"{self.api}: {len(bad)} invalid {name} objects in an authored stream")
+        return len(parser.events)
+
+
+class LayersPath:
+    """Everything a protocol facade does with a finished stream: the parser, the stream layer
+    (``ChunkStream`` / ``ResponsesStream`` / ``MessagesStream.from_exchange``, which also builds
+    chunks, events, text parts and blocks) and the schema check. Informational: more than decode +
+    validate."""
+
+    def __init__(self, api: str, *, schemas: Any = None) -> None:
+        from conformance.harness.checks.anthropic import message_events_match_schemas
+        from conformance.harness.checks.openai import chunks_match_schema
+        from conformance.harness.checks.responses import events_match_schemas
+        from conformance.harness.schemas import SchemaSet
+        from conformance.harness.streams.anthropic import MessagesStream
+        from conformance.harness.streams.openai import ChunkStream
+        from conformance.harness.streams.responses import ResponsesStream
+
+        self.api = api
+        self.schemas = schemas or SchemaSet()
+        self.layer, self.check = {
+            "chat": (ChunkStream, chunks_match_schema),
+            "responses": (ResponsesStream, events_match_schemas),
+            "anthropic": (MessagesStream, message_events_match_schemas),
+        }[api]
+
+    def __call__(self, chunks: list[bytes]) -> int:
+        from conformance.harness.sse import SSEParser
+
+        parser = SSEParser()
+        feed = parser.feed
+        for i, chunk in enumerate(chunks):
+            feed(chunk, t=i * 0.01)
+        parser.close()
+        stream = self.layer.from_exchange(_exchange(self.api, parser))
         self.check(stream, schemas=self.schemas)  # raises on an invalid event: the streams are valid
         return len(parser.events)
 
@@ -310,12 +359,25 @@ class Figure:
         return 100.0 * (max(self.seconds) - min(self.seconds)) / m if m else 0.0
 
 
-def measure(api: str, *, rounds: int, reps: int, include_sdk: bool = True) -> dict[str, Figure]:
+CHUNKINGS = {
+    "recorded": "the whole body in one chunk (a recorded stream replayed; what the floor reads)",
+    "live": "one network chunk per SSE event (as a token-by-token server sends them)",
+}
+
+
+def measure(api: str, *, chunking: str = "recorded", rounds: int, reps: int,
+            include_sdk: bool = True) -> dict[str, Figure]:
     chunks = STREAMS[api](DELTAS)
+    if chunking == "recorded":
+        chunks = [b"".join(chunks)]
+    from conformance.harness.schemas import SchemaSet
+
+    schemas = SchemaSet()
     contenders: dict[str, Callable[[list[bytes]], int]] = {
         "floor": floor,
-        "suite_strict": SuitePath(api, strict=True),
-        "suite": SuitePath(api, strict=False),
+        "suite_strict": SuitePath(api, strict=True, schemas=schemas),
+        "suite": SuitePath(api, strict=False, schemas=schemas),
+        "suite_layers": LayersPath(api, schemas=schemas),
     }
     if include_sdk and sdk_available(api) is None:
         contenders["sdk"] = SDKPath(api)
@@ -355,12 +417,13 @@ def run(*, quick: bool = False, rounds: int | None = None, reps: int | None = No
         "benchmark": NAME, "schema_version": SCHEMA_VERSION, "anchor": "floor",
         "target": {"contender": "suite", "min_ratio_vs_floor": TARGET_RATIO},
         "deltas_per_stream": DELTAS, "rounds": rounds, "reps_per_round": reps,
-        "chunking": "one network chunk per SSE event", "versions": versions(), "apis": {},
+        "chunkings": CHUNKINGS, "versions": versions(), "streams": {},
     }
-    for api in STREAMS:
-        figures = measure(api, rounds=rounds, reps=reps, include_sdk=include_sdk)
+    for api, chunking in [(a, c) for c in CHUNKINGS for a in STREAMS]:
+        figures = measure(api, chunking=chunking, rounds=rounds, reps=reps, include_sdk=include_sdk)
         floor_rate = figures["floor"].rate(reps)
-        entry: dict[str, Any] = {"events_per_stream": figures["floor"].events, "contenders": {}}
+        entry: dict[str, Any] = {"api": api, "chunking": chunking, "events_per_stream": figures["floor"].events,
+                                 "contenders": {}}
         for name, fig in figures.items():
             entry["contenders"][name] = {
                 "events_per_s": round(fig.rate(reps)),
@@ -373,7 +436,7 @@ def run(*, quick: bool = False, rounds: int | None = None, reps: int | None = No
         if "sdk" in figures:
             entry["suite_vs_sdk"] = round(figures["suite"].rate(reps) / figures["sdk"].rate(reps), 2)
         entry["meets_target"] = suite["ratio_vs_floor"] >= TARGET_RATIO
-        result["apis"][api] = entry
+        result["streams"][f"{api}/{chunking}"] = entry
     return result
 
 
@@ -381,20 +444,21 @@ def render(result: dict[str, Any]) -> str:
     lines = [f"## {NAME}: decode + validate, ratio against the orjson floor of the same run "
              f"(target: suite ≥ {TARGET_RATIO}×)", "",
              "| API | contender | events/s | × floor | spread |", "|---|---|---:|---:|---:|"]
-    for api, entry in result["apis"].items():
+    for api, entry in result["streams"].items():
         for name, c in entry["contenders"].items():
             lines.append(f"| {api} | {name} | {c['events_per_s']:,} | {c['ratio_vs_floor']:.3f} | "
                          f"{c['spread_pct']:.0f} % |")
     lines.append("")
-    for api, entry in result["apis"].items():
+    for api, entry in result["streams"].items():
         sdk = f", {entry['suite_vs_sdk']}× the SDK" if "suite_vs_sdk" in entry else ""
         verdict = "meets" if entry["meets_target"] else "misses"
         lines.append(f"- {api}: suite {entry['contenders']['suite']['ratio_vs_floor']:.3f}× floor "
                      f"({verdict} the target), {entry['speedup_vs_strict']}× the strict path{sdk}")
     v = result["versions"]
     lines.append(f"- python {v['python']}, orjson {v['orjson']}, jsonschema-rs {v['jsonschema_rs']}; "
-                 f"{result['rounds']} rounds × {result['reps_per_round']} decodes, median round; "
-                 f"{result['chunking']}")
+                 f"{result['rounds']} rounds × {result['reps_per_round']} decodes, median round")
+    for name, what in result["chunkings"].items():
+        lines.append(f"- {name}: {what}")
     return "\n".join(lines) + "\n"
 
 

@@ -138,3 +138,19 @@ def test_loads_equals_json_loads(text):
 @pytest.mark.parametrize("text", ["1" * 19, "-" + "9" * 19, "[" + "1" * 25 + "]"])
 def test_long_integers_stay_int(text):
     assert same(base.loads(text), json.loads(text))
+
+
+@given(texts=st.lists(json_texts, max_size=6))
+@settings(max_examples=500, deadline=None)
+@example(texts=['{"a": 1}', "[DONE]", '{"b": 2}'])
+@example(texts=['{"a": 1}', "1" * 25])
+@example(texts=["12345678901", "123456789"])
+def test_decode_all_equals_json_loads_per_text(texts):
+    decoded = base.decode_all(texts)
+    assert len(decoded) == len(texts)
+    for text, value in zip(texts, decoded):
+        ref = outcome(json.loads, text)
+        if ref[0] == "error":
+            assert value is base.NOT_JSON, text
+        else:
+            assert same(value, ref[1]), (text, value, ref)

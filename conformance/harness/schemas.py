@@ -255,6 +255,29 @@ class SchemaSet:
     def is_valid(self, instance: Any, name: str) -> bool:
         return bool(self._compiled(schema_id(name)).is_valid(instance))
 
+    def _compiled_array(self, sid: str) -> Any:
+        """A compiled ``{"type": "array", "items": {"$ref": sid}}``: one call validates a whole
+        stream's instances (valid exactly when every item is valid under ``sid``)."""
+        key = f"{sid}#items"
+        validator = self._fast.get(key)
+        if validator is None:
+            self._document(sid)
+            doc = {"$schema": DRAFT, "type": "array", "items": {"$ref": sid}}
+            validator = jsonschema_rs.validator_for(doc, registry=self._rs_registry,
+                                                    base_uri=f"{ID_BASE}_items/{len(self._fast)}.json")
+            self._fast[key] = validator
+        return validator
+
+    def invalid_indices(self, instances: Sequence[Any], name: str) -> list[int]:
+        """Positions of the instances that are invalid under schema ``name`` (in order). The
+        common case, all valid, costs one compiled call for the whole list."""
+        sid = schema_id(name)
+        items = instances if isinstance(instances, list) else list(instances)
+        if not items or self._compiled_array(sid).is_valid(items):
+            return []
+        validator = self._compiled(sid)
+        return [i for i, inst in enumerate(items) if not validator.is_valid(inst)]
+
     def validate(self, instance: Any, name: str, *, requirement: str | None = None, what: str = "") -> None:
         """Raise :class:`SchemaViolation` listing every error when ``instance`` is invalid."""
         errs = self.errors(instance, name)
@@ -266,11 +289,8 @@ class SchemaSet:
     ) -> None:
         """Validate many instances (e.g. every chunk of a stream); report the first bad one with
         its position and the count of bad ones."""
-        bad: list[tuple[int, list[SchemaError]]] = []
-        validator = self._compiled(schema_id(name))
-        for i, inst in enumerate(instances):
-            if not validator.is_valid(inst):
-                bad.append((i, self.errors(inst, name)))
+        items = list(instances)
+        bad = [(i, self.errors(items[i], name)) for i in self.invalid_indices(items, name)]
         if bad:
             raise SchemaViolation.from_many([(f"{what or name} #{i}", errs) for i, errs in bad],
                                             requirement=requirement)
