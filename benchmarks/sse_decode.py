@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import platform
 import statistics
 import sys
@@ -184,6 +185,9 @@ def _exchange(api: str, parser: Any) -> Any:
                     response_headers=[("content-type", "text/event-stream")], sse=parser)
 
 
+_RAW = operator.attrgetter("raw")
+
+
 def _stdlib_decode_all(texts: list[str]) -> list[Any]:
     """The stream layers' decode before issue 13: ``json.loads`` per payload."""
     out: list[Any] = []
@@ -229,22 +233,22 @@ class SuitePath:
         for i, chunk in enumerate(chunks):
             feed(chunk, t=i * 0.01)
         parser.close()
-        objects = self.decode_all([e.data for e in parser.events if e.data != "[DONE]"])
-        if self.prefix is None:
-            groups = {CHAT_CHUNK: objects}
-        else:
-            groups = {}
+        events = parser.events
+        texts = [e.data for e in events if e.data != "[DONE]"]
+        objects = (_stdlib_decode_all(texts) if self.strict
+                   else self.decode_all(texts, source=b"".join(map(_RAW, events))))
+        if self.strict:  # one compiled is_valid call per object, by type
+            groups: dict[str, list[Any]] = {}
             for obj in objects:
-                groups.setdefault(obj["type"], []).append(obj)
-            groups = {self.prefix + t: objs for t, objs in groups.items()}
-        for name, objs in groups.items():
-            if self.strict:
-                validator = self.schemas._compiled(self._schema_id(name))
-                bad = [i for i, o in enumerate(objs) if not validator.is_valid(o)]
-            else:
-                bad = self.schemas.invalid_indices(objs, name)
-            if bad:
-                raise RuntimeError(f"{self.api}: {len(bad)} invalid {name} objects in an authored stream")
+                groups.setdefault(CHAT_CHUNK if self.prefix is None else self.prefix + obj["type"], []).append(obj)
+            bad = [o for name, objs in groups.items()
+                   for o in objs if not self.schemas._compiled(self._schema_id(name)).is_valid(o)]
+        elif self.prefix is None:
+            bad = self.schemas.invalid_indices(objects, CHAT_CHUNK)
+        else:
+            bad = self.schemas.invalid_indices_by_type(objects, self.prefix, self.schemas.names_under(self.prefix))
+        if bad:
+            raise RuntimeError(f"{self.api}: {len(bad)} invalid objects in an authored stream")
         return len(parser.events)
 
 

@@ -22,6 +22,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +182,23 @@ def _truncate(value: Any, limit: int = 200) -> Any:
     return text[:limit] + "…"
 
 
+_TYPE = itemgetter("type")
+
+
+def _all_typed(items: list[Any], known: frozenset[str]) -> bool:
+    """Every item is a dict whose ``type`` is a known string (the usual stream), checked in C."""
+    try:
+        return set(map(_TYPE, items)) <= known
+    except (TypeError, KeyError):
+        return False
+
+
+def _type_key(inst: Any, known: frozenset[str]) -> str | None:
+    """The known string ``type`` of an instance, else None (not judged)."""
+    etype = inst.get("type") if isinstance(inst, dict) else None
+    return etype if isinstance(etype, str) and etype in known else None
+
+
 @dataclass
 class SchemaSet:
     """All schemas with a given list of overlay flavors applied, ready to validate."""
@@ -189,6 +208,7 @@ class SchemaSet:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     _fast: dict[str, Any] = field(default_factory=dict)
     _slow: dict[str, Any] = field(default_factory=dict)
+    _names: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         docs = load_base_schemas(self.root)
@@ -267,6 +287,37 @@ class SchemaSet:
                                                     base_uri=f"{ID_BASE}_items/{len(self._fast)}.json")
             self._fast[key] = validator
         return validator
+
+    def names_under(self, prefix: str) -> frozenset[str]:
+        """The ``t`` with a schema ``prefix + t`` (e.g. every Responses event type under
+        ``"openai/responses/"``)."""
+        names = self._names.get(prefix)
+        if names is None:
+            tail = ".json"
+            head = schema_id(prefix)[: -len(tail)]
+            names = frozenset(sid[len(head) : -len(tail)] for sid in self.documents
+                              if sid.startswith(head) and sid.endswith(tail) and "/" not in sid[len(head) : -len(tail)])
+            self._names[prefix] = names
+        return names
+
+    def invalid_indices_by_type(self, instances: Sequence[Any], prefix: str, types: Iterable[str]) -> list[int]:
+        """Positions of the instances whose string ``type`` is one of ``types`` and that are
+        invalid under the schema ``prefix + type`` (others are not judged), in order. The
+        instances are grouped by type in C (a sort on the type, then groupby) and each group is
+        checked with one compiled call (:meth:`invalid_indices`)."""
+        known = types if isinstance(types, (set, frozenset)) else frozenset(types)
+        items = instances if isinstance(instances, list) else list(instances)
+        kinds = [_type_key(inst, known) for inst in items] if not _all_typed(items, known) else \
+            list(map(_TYPE, items))
+        order = sorted(range(len(items)), key=kinds.__getitem__)
+        bad: list[int] = []
+        for kind, group in groupby(order, key=kinds.__getitem__):
+            if kind is None:
+                continue
+            positions = list(group)
+            bad.extend(positions[j] for j in self.invalid_indices(list(map(items.__getitem__, positions)),
+                                                                  prefix + kind))
+        return sorted(bad)
 
     def invalid_indices(self, instances: Sequence[Any], name: str) -> list[int]:
         """Positions of the instances that are invalid under schema ``name`` (in order). The

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from itertools import accumulate, repeat
-from operator import add, itemgetter, sub
+from itertools import accumulate, islice, repeat
+from operator import add, itemgetter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -268,52 +268,48 @@ class SSEParser:
         The shape is proven by counting: with N events split on the separator between them
         (``\n\ndata: `` or ``\n\nevent: ``), the separators and the final blank line hold 2N line
         ends; a region with 2N line ends in all (data-only) has no other, and one with 3N in all
-        whose every event has a ``\ndata: `` has exactly one more per event. Everything per event
-        runs in C (split, partition, map, accumulate): no Python frame per event."""
+        whose every event has a ``\ndata: `` has exactly one more per event. Each type and value
+        is decoded on its own (valid exactly when its line is). Everything per event runs in C
+        (split, partition, decode, map, accumulate): no Python frame per event."""
         region = b[:end] if end < len(b) else b
-        try:
-            text = region.decode()
-        except UnicodeDecodeError:
-            return False
         newlines = region.count(b"\n")
         fields: Any
-        if region.startswith(b"data: "):
-            values = text[6:-2].split("\n\ndata: ")
-            count = len(values)
-            if newlines != 2 * count:
+        try:
+            if region.startswith(b"data: "):
+                parts = region[6:-2].split(b"\n\ndata: ")
+                if newlines != 2 * len(parts):
+                    return False
+                values = list(map(bytes.decode, parts))
+                fields, types = repeat(None), repeat("message")
+                sizes = map(add, map(len, parts), repeat(8))  # "data: " + value + "\n\n"
+            elif region.startswith(b"event: "):
+                parts = region[7:-2].split(b"\n\nevent: ")
+                if newlines != 3 * len(parts):
+                    return False
+                triples = list(map(bytes.partition, parts, repeat(b"\ndata: ")))
+                if not all(map(itemgetter(1), triples)):
+                    return False
+                heads = list(map(itemgetter(0), triples))
+                names = {head: head.decode() for head in dict.fromkeys(heads)}  # few distinct types
+                fields = list(map(names.__getitem__, heads))
+                values = list(map(bytes.decode, map(itemgetter(2), triples)))
+                types = fields if all(fields) else [f or "message" for f in fields]
+                sizes = map(add, map(len, parts), repeat(9))  # "event: " + "type\ndata: value" + "\n\n"
+            else:
                 return False
-            fields, types = repeat(None), repeat("message")
-            sep = b"\n\ndata: "
-        elif region.startswith(b"event: "):
-            parts = list(map(str.partition, text[7:-2].split("\n\nevent: "), repeat("\ndata: ")))
-            count = len(parts)
-            if newlines != 3 * count or not all(map(itemgetter(1), parts)):
-                return False
-            fields = list(map(itemgetter(0), parts))
-            values = list(map(itemgetter(2), parts))
-            types = fields if all(fields) else [f or "message" for f in fields]
-            sep = b"\n\nevent: "
-        else:
+        except UnicodeDecodeError:
             return False
-        if len(text) == end:  # ASCII: characters are bytes
-            if fields is None or type(fields) is repeat:
-                sizes = map(add, map(len, values), repeat(8))  # "data: " + value + "\n\n"
-            else:  # "event: " + type + "\ndata: " + value + "\n\n"
-                sizes = map(add, map(add, map(len, fields), map(len, values)), repeat(16))
-        else:
-            head = 6 if sep == b"\n\ndata: " else 7
-            sizes = map(add, map(len, region[head:-2].split(sep)), repeat(head + 2))
-        starts = list(accumulate(sizes, initial=self._offset))
+        starts = list(accumulate(sizes, initial=0))  # relative to the region
         base = self._offset
         self.events.extend(map(partial(_new_event, SSEEvent), zip(
             types,
             values,
             repeat(self._last_id),
             repeat(self._retry),
-            starts,
+            map(add, starts, repeat(base)) if base else starts,
             repeat(t),
             fields,
-            map(region.__getitem__, map(slice, map(sub, starts, repeat(base)), map(sub, starts[1:], repeat(base)))),
+            map(region.__getitem__, map(slice, starts, islice(starts, 1, None))),
         )))
         self.line_endings["LF"] += newlines
         return True

@@ -117,13 +117,9 @@ def message_events_match_schemas(stream: MessagesStream, *, schemas: SchemaSet) 
         raise fail("stream carried no event", expected="message_start … message_stop", actual="0 events")
     require_json_objects(stream, expected="a JSON object per event", label="event #{i}")
     require_typed(stream, expected='{"type": "<event type>", …}', label="event #{i}")
-    by_type: dict[str, list[AntEvent]] = {}
-    for e in stream.events:
-        if e.type in EVENT_TYPES:
-            by_type.setdefault(e.type, []).append(e)
-    invalid = sorted((group[i] for etype, group in by_type.items()
-                      for i in schemas.invalid_indices([e.data for e in group], f"anthropic/stream/{etype}")),
-                     key=lambda e: e.index)
+    typed: list[AntEvent] = [e for e in stream.events if e.type in EVENT_TYPES]
+    invalid = [typed[i] for i in schemas.invalid_indices_by_type([e.data for e in typed], "anthropic/stream/",
+                                                                 EVENT_TYPES)]
     if invalid:
         raise SchemaViolation.from_many([(f"{e.type} event #{e.index}", schemas.errors(e.data, f"anthropic/stream/{e.type}"))
                                          for e in invalid])

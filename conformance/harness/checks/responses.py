@@ -534,11 +534,8 @@ def _validate_events(stream: ResponsesStream, schemas: SchemaSet, *, aliases: di
                  if etype in LIFECYCLE_TYPES and isinstance(data.get("response"), dict)]
     bad_response = {lifecycle[j] for j in schemas.invalid_indices([items[i][1]["response"] for i in lifecycle],
                                                                   "openai/response")}
-    by_type: dict[str, list[int]] = {}
-    for i, (_, _, etype) in enumerate(items):
-        by_type.setdefault(etype, []).append(i)
-    bad_event = {group[j] for etype, group in by_type.items()
-                 for j in schemas.invalid_indices([items[i][1] for i in group], f"openai/responses/{etype}")}
+    bad_event = set(schemas.invalid_indices_by_type([data for _, data, _ in items], "openai/responses/",
+                                                    schemas.names_under("openai/responses/")))
     bad: list[tuple[str, list[SchemaError]]] = []
     for i, (event, data, etype) in enumerate(items):
         if i in bad_response:

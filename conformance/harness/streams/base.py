@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from conformance.harness.exchange import Exchange
@@ -62,18 +63,22 @@ def loads(data: str) -> Any:
 
 #: Stands for a text that is not JSON in :func:`decode_all`'s answer.
 NOT_JSON = object()
+_raw_of = attrgetter("raw")
 
 
-def decode_all(texts: list[str]) -> list[Any]:
+def decode_all(texts: list[str], *, source: bytes | None = None) -> list[Any]:
     """``[loads(t) for t in texts]`` with :data:`NOT_JSON` where ``loads`` raises ``ValueError``.
 
     The common case, every text decodable by orjson with ``json``'s value (no run of 19 digits
     anywhere, no orjson error), costs one C-level pass per stream: the digit-run guard runs once
     over all texts, and ``map(orjson.loads, texts)`` decodes them; any orjson error sends the
-    whole list through :func:`loads` one by one."""
+    whole list through :func:`loads` one by one. ``source``: bytes in which every run of digits
+    of the texts also appears (the raw SSE events they came from), to guard on instead of
+    encoding the texts."""
     if _orjson_loads is not None and texts:
-        joined = "\n".join(texts).encode("utf-8", "surrogatepass")
-        if _LONG_DIGIT_RUN not in joined.translate(_DIGITS_TO_ZERO):
+        if source is None:
+            source = "\n".join(texts).encode("utf-8", "surrogatepass")
+        if _LONG_DIGIT_RUN not in source.translate(_DIGITS_TO_ZERO):
             try:
                 return list(map(_orjson_loads, texts))
             except (ValueError, RecursionError):
@@ -155,7 +160,8 @@ class EventStream:
                     break
                 continue
             texts.append(event.data)
-        decoded = iter(decode_all(texts))
+        # Every digit run of a payload is in its event's raw bytes (each ends with a line end).
+        decoded = iter(decode_all(texts, source=b"".join(map(_raw_of, self.sse_events))))
         for i, event in enumerate(self.sse_events):
             if event.data == DONE:
                 self.done_indices.append(i)
