@@ -209,8 +209,13 @@ class SSEParser:
         pos = 0
         if self._event_start is None:
             last = b.rfind(b"\n\n")
-            if last > 0 and find(b"\n\n") < last and self._bulk(b, last + 2, t):
-                pos = last + 2
+            if last > 0 and find(b"\n\n") < last:
+                if self._bulk(b, last + 2, t):
+                    pos = last + 2
+                else:  # a different last event (e.g. data: [DONE] after event: lines)?
+                    prev = b.rfind(b"\n\n", 0, last)
+                    if prev > 0 and find(b"\n\n") < prev and self._bulk(b, prev + 2, t):
+                        pos = prev + 2
         while pos < n:
             k = find(b"\n\n", pos)
             if self._event_start is None and k >= 0:
