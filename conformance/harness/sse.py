@@ -208,8 +208,11 @@ class SSEParser:
         lf = 0
         pos = 0
         if self._event_start is None:
+            k = find(b"\n\n")
+            if k == n - 2 and self._single(b, k, t):  # exactly one event: the live case
+                return
             last = b.rfind(b"\n\n")
-            if last > 0 and find(b"\n\n") < last:
+            if 0 <= k < last:
                 if self._bulk(b, last + 2, t):
                     pos = last + 2
                 else:  # a different last event (e.g. data: [DONE] after event: lines)?
@@ -263,6 +266,29 @@ class SSEParser:
         if pos < n:
             self._buf.extend(b[pos:])
         self._offset += pos
+
+    def _single(self, b: bytes, k: int, t: float) -> bool:
+        """``b`` is exactly one event (its only blank line ends it at ``k + 2``), the parser in a
+        clean state at ``b[0]``: take it when it has one of the two usual shapes (as in
+        :meth:`_fast`); False (nothing consumed) otherwise."""
+        etype: str | None = None
+        try:
+            if b.startswith(b"data: ") and b.find(b"\n", 0, k) < 0:
+                value, lines = b[6:k].decode(), 2
+            elif b.startswith(b"event: "):
+                nl = b.find(b"\n", 0, k)
+                if nl < 0 or not b.startswith(b"data: ", nl + 1) or b.find(b"\n", nl + 1, k) >= 0:
+                    return False
+                etype, value, lines = b[7:nl].decode(), b[nl + 7 : k].decode(), 3
+            else:
+                return False
+        except UnicodeDecodeError:
+            return False
+        self.events.append(_new_event(SSEEvent, (etype or "message", value, self._last_id, self._retry, self._offset,
+                                                 t, etype, b)))
+        self.line_endings["LF"] += lines
+        self._offset += k + 2
+        return True
 
     def _bulk(self, b: bytes, end: int, t: float) -> bool:
         """All complete events of ``b[:end]`` (which ends with a blank line, the parser in a clean
