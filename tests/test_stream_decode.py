@@ -71,6 +71,20 @@ def test_fast_path_equals_the_strict_parser(raw, cuts):
     assert fast.unterminated_tail == strict.unterminated_tail
 
 
+@given(raw=any_stream)
+@settings(max_examples=800, deadline=None)
+def test_fast_path_equals_the_strict_parser_one_event_per_chunk(raw):
+    """Chunks cut after every blank line: the live case (one event per network chunk)."""
+    parts = raw.split(b"\n\n")
+    chunks = [p + b"\n\n" for p in parts[:-1]] + [parts[-1]]
+    fast, strict = SSEParser(), SSEParser(strict=True)
+    for i, chunk in enumerate(chunks):
+        assert fast.feed(chunk, t=float(i)) == strict.feed(chunk, t=float(i))
+        assert state(fast) == state(strict)
+    assert fast.close() == strict.close()
+    assert state(fast) == state(strict)
+
+
 def test_fast_path_handles_the_usual_shapes_without_diagnostics():
     raw = b"event: message_start\ndata: {}\n\ndata: {\"a\": 1}\n\ndata: [DONE]\n\n"
     p = SSEParser()
