@@ -168,3 +168,51 @@ def test_decode_all_equals_json_loads_per_text(texts):
             assert value is base.NOT_JSON, text
         else:
             assert same(value, ref[1]), (text, value, ref)
+
+
+# -- batch schema validation ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def schema_set():
+    from conformance.harness.schemas import SchemaSet
+
+    return SchemaSet()
+
+
+def _mutations(obj: dict[str, Any]) -> list[Any]:
+    """The object, and broken copies of it (a member removed, a member of a wrong type, not an
+    object at all)."""
+    out: list[Any] = [obj, [obj], "x", None]
+    for key in list(obj):
+        out.append({k: v for k, v in obj.items() if k != key})
+        out.append({**obj, key: [1]})
+        out.append({**obj, key: None})
+    return out
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+def test_batch_validation_finds_exactly_the_invalid_instances(api, schema_set):
+    from benchmarks import sse_decode as bench
+    from conformance.harness.schemas import schema_id
+
+    objs = [json.loads(e.data) for e in SSEParser().feed(b"".join(bench.STREAMS[api](3)), t=0.0)
+            if e.data != "[DONE]"]
+    instances = [m for obj in objs for m in _mutations(obj)]
+    if api == "chat":
+        name = "openai/chat.completion.chunk"
+        validator = schema_set._compiled(schema_id(name))
+        expected = [i for i, inst in enumerate(instances) if not validator.is_valid(inst)]
+        assert schema_set.invalid_indices(instances, name) == expected
+    else:
+        prefix = bench.SCHEMA_PREFIX[api]
+        known = schema_set.names_under(prefix)
+
+        def bad(inst: Any) -> bool:
+            etype = inst.get("type") if isinstance(inst, dict) else None
+            if not isinstance(etype, str) or etype not in known:
+                return False
+            return not schema_set._compiled(schema_id(prefix + etype)).is_valid(inst)
+
+        expected = [i for i, inst in enumerate(instances) if bad(inst)]
+        assert schema_set.invalid_indices_by_type(instances, prefix, known) == expected
+    assert expected  # the mutations break something

@@ -307,13 +307,14 @@ class SchemaSet:
         checked with one compiled call (:meth:`invalid_indices`)."""
         known = types if isinstance(types, (set, frozenset)) else frozenset(types)
         items = instances if isinstance(instances, list) else list(instances)
-        kinds = [_type_key(inst, known) for inst in items] if not _all_typed(items, known) else \
-            list(map(_TYPE, items))
-        order = sorted(range(len(items)), key=kinds.__getitem__)
+        if _all_typed(items, known):  # the usual stream: grouped in C
+            kinds = list(map(_TYPE, items))
+            order = sorted(range(len(items)), key=kinds.__getitem__)
+        else:  # some are not judged (no object, no known string type)
+            kinds = [_type_key(inst, known) for inst in items]
+            order = sorted((i for i, kind in enumerate(kinds) if kind is not None), key=kinds.__getitem__)
         bad: list[int] = []
         for kind, group in groupby(order, key=kinds.__getitem__):
-            if kind is None:
-                continue
             positions = list(group)
             bad.extend(positions[j] for j in self.invalid_indices(list(map(items.__getitem__, positions)),
                                                                   prefix + kind))
