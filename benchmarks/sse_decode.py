@@ -402,11 +402,13 @@ def measure(api: str, *, chunking: str = "recorded", rounds: int, reps: int,
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "implementation": platform.python_implementation()}
-    for module in ("orjson", "jsonschema_rs", "openai", "anthropic", "httpx"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for module, dist in (("orjson", "orjson"), ("jsonschema_rs", "jsonschema-rs"), ("openai", "openai"),
+                         ("anthropic", "anthropic"), ("httpx", "httpx")):
         try:
-            mod = __import__(module)
-            out[module] = str(getattr(mod, "__version__", "?"))
-        except ImportError:
+            out[module] = version(dist)
+        except PackageNotFoundError:
             out[module] = "not installed"
     return out
 
