@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, repeat
 from operator import add, itemgetter
 from typing import Any, NamedTuple
 
@@ -302,10 +302,10 @@ class SSEParser:
         ``event: <type>`` + ``data: <value>``, followed by one blank line, and the whole is valid
         UTF-8; False (nothing consumed) otherwise, and the caller takes them one by one.
 
-        The shape is proven by counting: with N events split on the separator between them
-        (``\n\ndata: `` or ``\n\nevent: ``), the separators and the final blank line hold 2N line
-        ends; a region with 2N line ends in all (data-only) has no other, and one with 3N in all
-        whose every event has a ``\ndata: `` has exactly one more per event. Each type and value
+        The shape is proven by counting: with N events split on what separates them (``\n\ndata: ``,
+        or ``\n\n`` with every part starting ``event: ``), the separators and the final blank line
+        hold 2N line ends; a region with 2N line ends in all (data-only) has no other, and one with
+        3N in all whose every event has a ``\ndata: `` has exactly one more per event. Each type and value
         is decoded on its own (valid exactly when its line is). Everything per event runs in C
         (split, partition, decode, map, accumulate): no Python frame per event."""
         region = b[:end] if end < len(b) else b
@@ -318,35 +318,33 @@ class SSEParser:
                     return False
                 values = list(map(bytes.decode, parts))
                 fields, types = repeat(None), repeat("message")
-                sizes = map(add, map(len, parts), repeat(8))  # "data: " + value + "\n\n"
+                raws = list(map(add, map(add, repeat(b"data: "), parts), repeat(b"\n\n")))
             elif region.startswith(b"event: "):
-                parts = region[7:-2].split(b"\n\nevent: ")
-                if newlines != 3 * len(parts):
+                blocks = region[:-2].split(b"\n\n")
+                if newlines != 3 * len(blocks) or not all(map(bytes.startswith, blocks, repeat(b"event: "))):
                     return False
-                triples = list(map(bytes.partition, parts, repeat(b"\ndata: ")))
+                triples = list(map(bytes.partition, blocks, repeat(b"\ndata: ")))
                 if not all(map(itemgetter(1), triples)):
                     return False
                 heads = list(map(itemgetter(0), triples))
-                names = {head: head.decode() for head in dict.fromkeys(heads)}  # few distinct types
+                names = {head: head[7:].decode() for head in dict.fromkeys(heads)}  # few distinct types
                 fields = list(map(names.__getitem__, heads))
                 values = list(map(bytes.decode, map(itemgetter(2), triples)))
                 types = fields if all(fields) else [f or "message" for f in fields]
-                sizes = map(add, map(len, parts), repeat(9))  # "event: " + "type\ndata: value" + "\n\n"
+                raws = list(map(add, blocks, repeat(b"\n\n")))
             else:
                 return False
         except UnicodeDecodeError:
             return False
-        starts = list(accumulate(sizes, initial=0))  # relative to the region
-        base = self._offset
         self.events.extend(map(partial(_new_event, SSEEvent), zip(
             types,
             values,
             repeat(self._last_id),
             repeat(self._retry),
-            map(add, starts, repeat(base)) if base else starts,
+            accumulate(map(len, raws), initial=self._offset),
             repeat(t),
             fields,
-            map(region.__getitem__, map(slice, starts, islice(starts, 1, None))),
+            raws,
         )))
         self.line_endings["LF"] += newlines
         return True
