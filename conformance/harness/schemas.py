@@ -22,6 +22,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +182,23 @@ def _truncate(value: Any, limit: int = 200) -> Any:
     return text[:limit] + "…"
 
 
+_TYPE = itemgetter("type")
+
+
+def _all_typed(items: list[Any], known: frozenset[str]) -> bool:
+    """Every item is a dict whose ``type`` is a known string (the usual stream), checked in C."""
+    try:
+        return set(map(_TYPE, items)) <= known
+    except (TypeError, KeyError):
+        return False
+
+
+def _type_key(inst: Any, known: frozenset[str]) -> str | None:
+    """The known string ``type`` of an instance, else None (not judged)."""
+    etype = inst.get("type") if isinstance(inst, dict) else None
+    return etype if isinstance(etype, str) and etype in known else None
+
+
 @dataclass
 class SchemaSet:
     """All schemas with a given list of overlay flavors applied, ready to validate."""
@@ -189,6 +208,7 @@ class SchemaSet:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     _fast: dict[str, Any] = field(default_factory=dict)
     _slow: dict[str, Any] = field(default_factory=dict)
+    _names: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         docs = load_base_schemas(self.root)
@@ -255,6 +275,61 @@ class SchemaSet:
     def is_valid(self, instance: Any, name: str) -> bool:
         return bool(self._compiled(schema_id(name)).is_valid(instance))
 
+    def _compiled_array(self, sid: str) -> Any:
+        """A compiled ``{"type": "array", "items": {"$ref": sid}}``: one call validates a whole
+        stream's instances (valid exactly when every item is valid under ``sid``)."""
+        key = f"{sid}#items"
+        validator = self._fast.get(key)
+        if validator is None:
+            self._document(sid)
+            doc = {"$schema": DRAFT, "type": "array", "items": {"$ref": sid}}
+            validator = jsonschema_rs.validator_for(doc, registry=self._rs_registry,
+                                                    base_uri=f"{ID_BASE}_items/{len(self._fast)}.json")
+            self._fast[key] = validator
+        return validator
+
+    def names_under(self, prefix: str) -> frozenset[str]:
+        """The ``t`` with a schema ``prefix + t`` (e.g. every Responses event type under
+        ``"openai/responses/"``)."""
+        names = self._names.get(prefix)
+        if names is None:
+            tail = ".json"
+            head = schema_id(prefix)[: -len(tail)]
+            names = frozenset(sid[len(head) : -len(tail)] for sid in self.documents
+                              if sid.startswith(head) and sid.endswith(tail) and "/" not in sid[len(head) : -len(tail)])
+            self._names[prefix] = names
+        return names
+
+    def invalid_indices_by_type(self, instances: Sequence[Any], prefix: str, types: Iterable[str]) -> list[int]:
+        """Positions of the instances whose string ``type`` is one of ``types`` and that are
+        invalid under the schema ``prefix + type`` (others are not judged), in order. The
+        instances are grouped by type in C (a sort on the type, then groupby) and each group is
+        checked with one compiled call (:meth:`invalid_indices`)."""
+        known = types if isinstance(types, (set, frozenset)) else frozenset(types)
+        items = instances if isinstance(instances, list) else list(instances)
+        if _all_typed(items, known):  # the usual stream: grouped in C
+            kinds = list(map(_TYPE, items))
+            order = sorted(range(len(items)), key=kinds.__getitem__)
+        else:  # some are not judged (no object, no known string type)
+            kinds = [_type_key(inst, known) for inst in items]
+            order = sorted((i for i, kind in enumerate(kinds) if kind is not None), key=kinds.__getitem__)
+        bad: list[int] = []
+        for kind, group in groupby(order, key=kinds.__getitem__):
+            positions = list(group)
+            bad.extend(positions[j] for j in self.invalid_indices(list(map(items.__getitem__, positions)),
+                                                                  prefix + kind))
+        return sorted(bad)
+
+    def invalid_indices(self, instances: Sequence[Any], name: str) -> list[int]:
+        """Positions of the instances that are invalid under schema ``name`` (in order). The
+        common case, all valid, costs one compiled call for the whole list."""
+        sid = schema_id(name)
+        items = instances if isinstance(instances, list) else list(instances)
+        if not items or self._compiled_array(sid).is_valid(items):
+            return []
+        validator = self._compiled(sid)
+        return [i for i, inst in enumerate(items) if not validator.is_valid(inst)]
+
     def validate(self, instance: Any, name: str, *, requirement: str | None = None, what: str = "") -> None:
         """Raise :class:`SchemaViolation` listing every error when ``instance`` is invalid."""
         errs = self.errors(instance, name)
@@ -266,11 +341,8 @@ class SchemaSet:
     ) -> None:
         """Validate many instances (e.g. every chunk of a stream); report the first bad one with
         its position and the count of bad ones."""
-        bad: list[tuple[int, list[SchemaError]]] = []
-        validator = self._compiled(schema_id(name))
-        for i, inst in enumerate(instances):
-            if not validator.is_valid(inst):
-                bad.append((i, self.errors(inst, name)))
+        items = list(instances)
+        bad = [(i, self.errors(items[i], name)) for i in self.invalid_indices(items, name)]
         if bad:
             raise SchemaViolation.from_many([(f"{what or name} #{i}", errs) for i, errs in bad],
                                             requirement=requirement)

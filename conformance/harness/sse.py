@@ -13,13 +13,22 @@ Rules implemented (docs/wire-protocols.md §5.1):
   ``id`` is ignored if it contains NUL; ``retry`` only if ASCII digits; other fields are ignored;
 * an empty line dispatches; an event with an empty data buffer is not dispatched;
 * an unterminated event at EOF is discarded.
+
+Well-formed input takes a fast path (issue 13 §2; :meth:`SSEParser._fast`): LF-only stretches of
+``data: <value>`` / ``event: <type>`` + ``data: <value>`` events are cut in C, and only the rest
+goes line by line through the byte-level interpretation. ``SSEParser(strict=True)`` is the
+byte-level path alone, the reference the fast path is proven against
+(``tests/test_stream_decode.py``: same events, diagnostics and state after every chunk).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from itertools import accumulate, repeat
+from operator import add, itemgetter
+from typing import Any, NamedTuple
 
 # Diagnostic codes (stable: checks and fixtures refer to them).
 BOM = "bom"
@@ -37,9 +46,10 @@ MULTILINE_DATA = "multi-line-data"
 FIELD_WITHOUT_COLON = "field-without-colon"
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event, as a conforming client sees it."""
+class SSEEvent(NamedTuple):
+    """One dispatched event, as a conforming client sees it. Immutable (a named tuple: the fast
+    path builds one per event with ``tuple.__new__``, several times cheaper than a frozen
+    dataclass)."""
 
     type: str  # the event type ("message" when no event: field was given)
     data: str
@@ -49,6 +59,9 @@ class SSEEvent:
     t_received: float  # seconds since the stream started when the dispatching line arrived
     event_field: str | None = None  # the raw `event:` value if one was sent (None if absent)
     raw: bytes = b""
+
+
+_new_event = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,8 @@ class SSEParser:
     _t0: float | None = None
     _closed: bool = False
     _seen_unknown: set[str] = field(default_factory=set)
+    #: ``True``: the byte-level path only (the reference the fast path is proven against).
+    strict: bool = False
 
     def feed(self, chunk: bytes, t: float | None = None) -> list[SSEEvent]:
         """Consume a chunk; return the events it completed. ``t`` is the arrival time in seconds
@@ -109,9 +124,21 @@ class SSEParser:
                 self._offset += 1
             else:
                 self._count_ending("CR", self._offset - 1)
-        self._buf.extend(data)
-        self._strip_bom()
-        self._scan(t)
+        buf = self._buf
+        if not self.strict and self._started and b"\r" not in data:
+            if buf:
+                data = bytes(buf) + data
+                buf.clear()
+            self._fast(data, t)
+        else:
+            buf.extend(data)
+            self._strip_bom()
+            if self.strict or not self._started or b"\r" in buf:
+                self._scan(t)
+            else:
+                data = bytes(buf)
+                buf.clear()
+                self._fast(data, t)
         return self.events[before:]
 
     def _strip_bom(self) -> None:
@@ -134,11 +161,17 @@ class SSEParser:
         if not self._started:
             return
         buf = self._buf
-        pos = 0
-        n = len(buf)
+        pos = self._lines(buf, 0, len(buf), t)
+        del buf[:pos]
+        self._offset += pos
+
+    def _lines(self, buf: bytes | bytearray, pos: int, n: int, t: float) -> int:
+        """The byte-level interpretation of the complete lines in ``buf[pos:n]`` (``buf[0]`` is at
+        stream offset ``_offset``); returns where it stopped (the start of a partial line, or just
+        after a CR that ends ``buf`` with ``_pending_cr`` set)."""
         while pos < n:
-            lf = buf.find(b"\n", pos)
-            cr = buf.find(b"\r", pos)
+            lf = buf.find(b"\n", pos, n)
+            cr = buf.find(b"\r", pos, n)
             if lf < 0 and cr < 0:
                 break
             if cr >= 0 and (lf < 0 or cr < lf):
@@ -160,8 +193,161 @@ class SSEParser:
             self._count_ending(kind, self._offset + end)
             self._line(bytes(buf[pos:end]), self._offset + pos, t, bytes(buf[pos:nxt]))
             pos = nxt
-        del buf[:pos]
+        return pos
+
+    def _fast(self, b: bytes, t: float) -> None:
+        """The fast path, for input without CR (so every line ends with LF): complete
+        events of the two usual shapes, ``data: <value>`` and ``event: <type>`` + ``data: <value>``
+        (one space after the colon, valid UTF-8), become events with bytes.find and slicing; every
+        other stretch (comments, ``id:``/``retry:``, unknown fields, multi-line data, stray blank
+        lines, invalid UTF-8, an event begun in an earlier chunk, a partial event) goes through
+        :meth:`_lines`, up to the blank line that ends it. Events, diagnostics, line-ending counts
+        and parser state after every feed are exactly those of the strict path (tests prove it).
+
+        ``b`` is the unconsumed input (``_buf`` has been moved into it: ``b[0]`` is at stream
+        offset ``_offset``); what is left of it (a partial line) goes back to ``_buf``."""
+        n = len(b)
+        find, startswith = b.find, b.startswith
+        base = self._offset
+        append = self.events.append
+        last_id, retry = self._last_id, self._retry
+        lf = 0
+        pos = 0
+        if self._event_start is None:
+            k = find(b"\n\n")
+            if k == n - 2 and self._single(b, k, t):  # exactly one event: the live case
+                return
+            last = b.rfind(b"\n\n")
+            if 0 <= k < last:
+                if self._bulk(b, last + 2, t):
+                    pos = last + 2
+                else:  # a different last event (e.g. data: [DONE] after event: lines)?
+                    prev = b.rfind(b"\n\n", 0, last)
+                    if prev > 0 and find(b"\n\n") < prev and self._bulk(b, prev + 2, t):
+                        pos = prev + 2
+        while pos < n:
+            k = find(b"\n\n", pos)
+            if self._event_start is None and k >= 0:
+                etype: str | None = None
+                if startswith(b"data: ", pos) and find(b"\n", pos, k) < 0:
+                    start, lines = pos + 6, 2
+                elif startswith(b"event: ", pos):
+                    nl = find(b"\n", pos, k)
+                    if nl < 0 or not startswith(b"data: ", nl + 1) or find(b"\n", nl + 1, k) >= 0:
+                        start = -1
+                    else:
+                        try:
+                            etype = b[pos + 7 : nl].decode()
+                        except UnicodeDecodeError:
+                            start = -1
+                        else:
+                            start, lines = nl + 7, 3
+                else:
+                    start = -1
+                if start >= 0:
+                    try:
+                        value = b[start:k].decode()
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        append(_new_event(SSEEvent, (etype or "message", value, last_id, retry, base + pos, t,
+                                                     etype, b[pos : k + 2])))
+                        lf += lines
+                        pos = k + 2
+                        continue
+            # The byte-level path, up to and including the blank line that ends the current event
+            # (a blank line at pos itself, or the one after the first line that ends in "\n\n").
+            if b[pos] == 10:
+                end = pos + 1
+            elif k >= 0:
+                end = k + 2
+            else:
+                end = n
+            pos = self._lines(b, pos, end, t)
+            last_id, retry = self._last_id, self._retry
+            if end == n:
+                break
+        if lf:
+            self.line_endings["LF"] += lf
+        if pos < n:
+            self._buf.extend(b[pos:])
         self._offset += pos
+
+    def _single(self, b: bytes, k: int, t: float) -> bool:
+        """``b`` is exactly one event (its only blank line ends it at ``k + 2``), the parser in a
+        clean state at ``b[0]``: take it when it has one of the two usual shapes (as in
+        :meth:`_fast`); False (nothing consumed) otherwise."""
+        etype: str | None = None
+        try:
+            if b.startswith(b"data: ") and b.find(b"\n", 0, k) < 0:
+                value, lines = b[6:k].decode(), 2
+            elif b.startswith(b"event: "):
+                nl = b.find(b"\n", 0, k)
+                if nl < 0 or not b.startswith(b"data: ", nl + 1) or b.find(b"\n", nl + 1, k) >= 0:
+                    return False
+                etype, value, lines = b[7:nl].decode(), b[nl + 7 : k].decode(), 3
+            else:
+                return False
+        except UnicodeDecodeError:
+            return False
+        self.events.append(_new_event(SSEEvent, (etype or "message", value, self._last_id, self._retry, self._offset,
+                                                 t, etype, b)))
+        self.line_endings["LF"] += lines
+        self._offset += k + 2
+        return True
+
+    def _bulk(self, b: bytes, end: int, t: float) -> bool:
+        """All complete events of ``b[:end]`` (which ends with a blank line, the parser in a clean
+        state at ``b[0]``) at once, when every one has the same usual shape, ``data: <value>`` or
+        ``event: <type>`` + ``data: <value>``, followed by one blank line, and the whole is valid
+        UTF-8; False (nothing consumed) otherwise, and the caller takes them one by one.
+
+        The shape is proven by counting: with N events split on what separates them (``\n\ndata: ``,
+        or ``\n\n`` with every part starting ``event: ``), the separators and the final blank line
+        hold 2N line ends; a region with 2N line ends in all (data-only) has no other, and one with
+        3N in all whose every event has a ``\ndata: `` has exactly one more per event. Each type and value
+        is decoded on its own (valid exactly when its line is). Everything per event runs in C
+        (split, partition, decode, map, accumulate): no Python frame per event."""
+        region = b[:end] if end < len(b) else b
+        newlines = region.count(b"\n")
+        fields: Any
+        try:
+            if region.startswith(b"data: "):
+                parts = region[6:-2].split(b"\n\ndata: ")
+                if newlines != 2 * len(parts):
+                    return False
+                values = list(map(bytes.decode, parts))
+                fields, types = repeat(None), repeat("message")
+                raws = list(map(add, map(add, repeat(b"data: "), parts), repeat(b"\n\n")))
+            elif region.startswith(b"event: "):
+                blocks = region[:-2].split(b"\n\n")
+                if newlines != 3 * len(blocks) or not all(map(bytes.startswith, blocks, repeat(b"event: "))):
+                    return False
+                triples = list(map(bytes.partition, blocks, repeat(b"\ndata: ")))
+                if not all(map(itemgetter(1), triples)):
+                    return False
+                heads = list(map(itemgetter(0), triples))
+                names = {head: head[7:].decode() for head in dict.fromkeys(heads)}  # few distinct types
+                fields = list(map(names.__getitem__, heads))
+                values = list(map(bytes.decode, map(itemgetter(2), triples)))
+                types = fields if all(fields) else [f or "message" for f in fields]
+                raws = list(map(add, blocks, repeat(b"\n\n")))
+            else:
+                return False
+        except UnicodeDecodeError:
+            return False
+        self.events.extend(map(partial(_new_event, SSEEvent), zip(
+            types,
+            values,
+            repeat(self._last_id),
+            repeat(self._retry),
+            accumulate(map(len, raws), initial=self._offset),
+            repeat(t),
+            fields,
+            raws,
+        )))
+        self.line_endings["LF"] += newlines
+        return True
 
     def _decode(self, raw: bytes, offset: int) -> str:
         try:

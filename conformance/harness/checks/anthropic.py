@@ -10,7 +10,7 @@ from conformance.harness.checks.shared import require_event_stream, require_json
 from conformance.harness.exchange import Exchange
 from conformance.harness.failures import SchemaViolation
 from conformance.harness.schemas import SchemaSet
-from conformance.harness.streams.anthropic import EVENT_TYPES, TOOL_BLOCKS, MessagesStream, parse_partial_json
+from conformance.harness.streams.anthropic import EVENT_TYPES, TOOL_BLOCKS, AntEvent, MessagesStream, parse_partial_json
 
 BLOCK_EVENTS = ("content_block_start", "content_block_delta", "content_block_stop")
 # Delta types each block type may receive (block types not listed are not judged).
@@ -117,8 +117,9 @@ def message_events_match_schemas(stream: MessagesStream, *, schemas: SchemaSet) 
         raise fail("stream carried no event", expected="message_start … message_stop", actual="0 events")
     require_json_objects(stream, expected="a JSON object per event", label="event #{i}")
     require_typed(stream, expected='{"type": "<event type>", …}', label="event #{i}")
-    invalid = [e for e in stream.events
-               if e.type in EVENT_TYPES and not schemas.is_valid(e.data, f"anthropic/stream/{e.type}")]
+    typed: list[AntEvent] = [e for e in stream.events if e.type in EVENT_TYPES]
+    invalid = [typed[i] for i in schemas.invalid_indices_by_type([e.data for e in typed], "anthropic/stream/",
+                                                                 EVENT_TYPES)]
     if invalid:
         raise SchemaViolation.from_many([(f"{e.type} event #{e.index}", schemas.errors(e.data, f"anthropic/stream/{e.type}"))
                                          for e in invalid])

@@ -518,7 +518,7 @@ def _events_are_typed_objects(stream: ResponsesStream) -> None:
 
 
 def _validate_events(stream: ResponsesStream, schemas: SchemaSet, *, aliases: dict[str, str]) -> None:
-    bad: list[tuple[str, list[SchemaError]]] = []
+    items: list[tuple[RespEvent, dict[str, Any], str]] = []
     for event in stream.events:
         if event.type is None or event.data is None:
             continue  # reported by _events_are_typed_objects
@@ -527,14 +527,26 @@ def _validate_events(stream: ResponsesStream, schemas: SchemaSet, *, aliases: di
             data = {**data, "type": etype}
         if schema_id(f"openai/responses/{etype}") not in schemas.documents:
             continue  # unknown event type: recorded on the stream, not judged
-        if etype in LIFECYCLE_TYPES and isinstance(data.get("response"), dict):
+        items.append((event, data, etype))
+    # One compiled call per event type (and one for the lifecycle events' responses) finds the
+    # invalid ones; only those get the detailed error list.
+    lifecycle = [i for i, (_, data, etype) in enumerate(items)
+                 if etype in LIFECYCLE_TYPES and isinstance(data.get("response"), dict)]
+    bad_response = {lifecycle[j] for j in schemas.invalid_indices([items[i][1]["response"] for i in lifecycle],
+                                                                  "openai/response")}
+    bad_event = set(schemas.invalid_indices_by_type([data for _, data, _ in items], "openai/responses/",
+                                                    schemas.names_under("openai/responses/")))
+    bad: list[tuple[str, list[SchemaError]]] = []
+    for i, (event, data, etype) in enumerate(items):
+        if i in bad_response:
             errs = schemas.errors(data["response"], "openai/response")
             if errs:
                 bad.append((f"response in {event.label()}", errs))
                 continue
-        errs = schemas.errors(data, f"openai/responses/{etype}")
-        if errs:
-            bad.append((event.label(), errs))
+        if i in bad_event:
+            errs = schemas.errors(data, f"openai/responses/{etype}")
+            if errs:
+                bad.append((event.label(), errs))
     if bad:
         raise SchemaViolation.from_many(bad)
 

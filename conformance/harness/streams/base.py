@@ -23,13 +23,73 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from conformance.harness.exchange import Exchange
 from conformance.harness.sse import Diagnostic, SSEEvent
 
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - a dependency; without it json decodes alone (same values)
+    _orjson_loads = None
+
 DONE = "[DONE]"
 EXCERPT = 200  # characters of a malformed payload kept for messages
+
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def loads(data: str) -> Any:
+    """``json.loads(data)``: the same value, or the same ``ValueError`` (``RecursionError`` when
+    nested too deep), decoded by orjson where the two agree and by ``json`` where they may not.
+
+    orjson rejects what ``json`` accepts beyond RFC 8259 (``NaN``, ``Infinity``, numbers that
+    overflow to ``inf``, escaped lone surrogates): any orjson error hands the text to ``json``,
+    whose value or error is the answer. orjson turns integers beyond 64 bits into floats where
+    ``json`` keeps them ``int``: a text with a run of 19 or more digits goes to ``json`` directly
+    (``tests/test_stream_decode.py`` checks the equivalence on arbitrary text)."""
+    if _orjson_loads is None:
+        return json.loads(data)
+    raw = data.encode("utf-8", "surrogatepass")
+    if _LONG_DIGIT_RUN in raw.translate(_DIGITS_TO_ZERO):
+        return json.loads(data)
+    try:
+        return _orjson_loads(raw)
+    except (ValueError, RecursionError):
+        return json.loads(data)
+
+
+#: Stands for a text that is not JSON in :func:`decode_all`'s answer.
+NOT_JSON = object()
+_raw_of = attrgetter("raw")
+
+
+def decode_all(texts: list[str], *, source: bytes | None = None) -> list[Any]:
+    """``[loads(t) for t in texts]`` with :data:`NOT_JSON` where ``loads`` raises ``ValueError``.
+
+    The common case, every text decodable by orjson with ``json``'s value (no run of 19 digits
+    anywhere, no orjson error), costs one C-level pass per stream: the digit-run guard runs once
+    over all texts, and ``map(orjson.loads, texts)`` decodes them; any orjson error sends the
+    whole list through :func:`loads` one by one. ``source``: bytes in which every run of digits
+    of the texts also appears (the raw SSE events they came from), to guard on instead of
+    encoding the texts."""
+    if _orjson_loads is not None and texts:
+        if source is None:
+            source = "\n".join(texts).encode("utf-8", "surrogatepass")
+        if _LONG_DIGIT_RUN not in source.translate(_DIGITS_TO_ZERO):
+            try:
+                return list(map(_orjson_loads, texts))
+            except (ValueError, RecursionError):
+                pass
+    out: list[Any] = []
+    for text in texts:
+        try:
+            out.append(loads(text))
+        except ValueError:
+            out.append(NOT_JSON)
+    return out
 
 
 @dataclass(slots=True)
@@ -92,6 +152,16 @@ class EventStream:
         tail = parser.unterminated_tail
         if tail is not None and tail.strip().replace("data:", "", 1).strip() == DONE:
             self.unterminated_done = True
+        # Decode every payload that will be yielded in one go (decode_all), then walk the events.
+        texts: list[str] = []
+        for event in self.sse_events:
+            if event.data == DONE:
+                if stop_at_done:
+                    break
+                continue
+            texts.append(event.data)
+        # Every digit run of a payload is in its event's raw bytes (each ends with a line end).
+        decoded = iter(decode_all(texts, source=b"".join(map(_raw_of, self.sse_events))))
         for i, event in enumerate(self.sse_events):
             if event.data == DONE:
                 self.done_indices.append(i)
@@ -100,12 +170,12 @@ class EventStream:
                 continue
             if stop_at_done and self.done_indices:
                 continue
-            yield i, event, self._payload(i, event.data)
+            yield i, event, self._payload(i, event.data, next(decoded))
 
-    def _payload(self, index: int, data: str) -> dict[str, Any] | None:
-        try:
-            payload = json.loads(data)
-        except ValueError:
+    def _payload(self, index: int, data: str, payload: Any) -> dict[str, Any] | None:
+        """``payload``, the decoded ``data`` (:data:`NOT_JSON` when it is not JSON), when it is a
+        JSON object; records it in ``non_json`` / ``non_object`` otherwise."""
+        if payload is NOT_JSON:
             self.non_json.append((index, data[:EXCERPT]))
             return None
         if not isinstance(payload, dict):

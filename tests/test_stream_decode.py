@@ -1,0 +1,218 @@
+"""The fast paths of issue 13 §2 are proven equal to the reference paths they speed up.
+
+* :class:`~conformance.harness.sse.SSEParser`'s fast path against the byte-level reference
+  (``SSEParser(strict=True)``): the same events (type, data, id, retry, byte_offset, t_received,
+  event_field, raw), the same diagnostics, line-ending counts and buffered state after *every* feed
+  and after close, for arbitrary bytes split at arbitrary chunk boundaries.
+* :func:`conformance.harness.streams.base.loads` (orjson where it agrees with ``json``) against
+  ``json.loads``: the same value with the same types (int stays int, NaN stays NaN, key order), or
+  a ``ValueError`` on the same inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from conformance.harness.sse import SSEParser
+from conformance.harness.streams import base
+
+# -- the SSE parser --------------------------------------------------------------------------------
+
+FRAGMENTS = [b"data: ", b"data:", b"data", b"event: ", b"event:", b"id: ", b"id: 7", b"retry: 12", b"retry: x",
+             b": ping", b":", b"x-vendor: 1", b"\n", b"\n", b"\n\n", b"\r", b"\r\n", b"\xef\xbb\xbf", b"\xef",
+             b"\xff", "é€東".encode(), b"{\"a\":1}", b"[DONE]", b"\x00", b" ", b"message_start", b"x"]
+sse_like = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map(b"".join)
+well_formed = st.lists(
+    st.tuples(st.none() | st.sampled_from(["ping", "message_start", "response.output_text.delta", "é"]),
+              st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30)),
+    max_size=10,
+).map(lambda evs: b"".join((f"event: {t}\n" if t is not None else "").encode() + f"data: {d}\n\n".encode()
+                           for t, d in evs))
+any_stream = st.one_of(st.binary(max_size=300), sse_like, well_formed,
+                       st.tuples(well_formed, sse_like, well_formed).map(b"".join))
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    out, last = [], 0
+    for p in points:
+        out.append(data[last:p])
+        last = p
+    out.append(data[last:])
+    return out  # empty chunks included: feed must accept them
+
+
+def state(p: SSEParser) -> tuple[Any, ...]:
+    return (list(p.events), list(p.diagnostics), dict(p.line_endings), bytes(p._buf), p._offset, p._pending_cr,
+            p._started, list(p._data), p._event_type, p._last_id, p._retry, p._event_start, bytes(p._event_raw))
+
+
+@given(raw=any_stream, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+@settings(max_examples=1500, deadline=None)
+@example(raw=b"data: a\n\ndata: b\n\n", cuts=[])
+@example(raw=b"event: x\ndata: a\n\n\ndata: b\n\n", cuts=[9, 12])
+@example(raw=b"data: a\r\n\r\ndata: b\n\n", cuts=[8])
+@example(raw=b"\xef\xbb\xbfdata: a\n\n", cuts=[1, 2])
+@example(raw=b"id: 1\ndata: a\n\ndata: b\n\n", cuts=[])
+def test_fast_path_equals_the_strict_parser(raw, cuts):
+    fast, strict = SSEParser(), SSEParser(strict=True)
+    for i, chunk in enumerate(chunked(raw, cuts)):
+        t = i * 0.25
+        assert fast.feed(chunk, t=t) == strict.feed(chunk, t=t)
+        assert state(fast) == state(strict)
+    assert fast.close() == strict.close()
+    assert state(fast) == state(strict)
+    assert fast.unterminated_tail == strict.unterminated_tail
+
+
+@given(raw=any_stream)
+@settings(max_examples=800, deadline=None)
+def test_fast_path_equals_the_strict_parser_one_event_per_chunk(raw):
+    """Chunks cut after every blank line: the live case (one event per network chunk)."""
+    parts = raw.split(b"\n\n")
+    chunks = [p + b"\n\n" for p in parts[:-1]] + [parts[-1]]
+    fast, strict = SSEParser(), SSEParser(strict=True)
+    for i, chunk in enumerate(chunks):
+        assert fast.feed(chunk, t=float(i)) == strict.feed(chunk, t=float(i))
+        assert state(fast) == state(strict)
+    assert fast.close() == strict.close()
+    assert state(fast) == state(strict)
+
+
+def test_fast_path_handles_the_usual_shapes_without_diagnostics():
+    raw = b"event: message_start\ndata: {}\n\ndata: {\"a\": 1}\n\ndata: [DONE]\n\n"
+    p = SSEParser()
+    events = p.feed(raw, t=1.5)
+    assert [(e.type, e.data, e.event_field, e.byte_offset, e.t_received) for e in events] == [
+        ("message_start", "{}", "message_start", 0, 1.5), ("message", '{"a": 1}', None, 31, 1.5),
+        ("message", "[DONE]", None, 47, 1.5)]
+    assert events[0].raw == b"event: message_start\ndata: {}\n\n"
+    assert p.close() == [] and p.line_endings == {"LF": 7, "CRLF": 0, "CR": 0}
+
+
+# -- JSON decode -----------------------------------------------------------------------------------
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of the same types (NaN equals NaN; -0.0 is not 0.0; dict key order counts)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def outcome(loads: Any, text: str) -> tuple[str, Any]:
+    try:
+        return "value", loads(text)
+    except ValueError:
+        return "error", None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=-(2 ** 70), max_value=2 ** 70)
+    | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+json_texts = st.one_of(
+    json_values.map(lambda v: json.dumps(v)),  # NaN / Infinity included: json writes them
+    json_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.text(max_size=60),  # lone surrogates included
+    st.lists(st.sampled_from(['{', '}', '[', ']', '"', ':', ',', '1', '-', '0', '.', 'e', '9' * 19, 'NaN', 'Infinity',
+                              'true', 'null', ' ', '\\ud800', '\\u00e9', '\ufeff', '\x00', '1e400', '"a"']),
+             max_size=20).map("".join),
+)
+
+
+@given(text=json_texts)
+@settings(max_examples=1500, deadline=None)
+@example(text="18446744073709551616")
+@example(text='{"n": -9223372036854775809}')
+@example(text="NaN")
+@example(text="1e400")
+@example(text='"\\ud800"')
+@example(text='"\ud800"')
+@example(text="\ufeff{}")
+@example(text='{"a": 1, "a": 2}')
+def test_loads_equals_json_loads(text):
+    fast, ref = outcome(base.loads, text), outcome(json.loads, text)
+    assert fast[0] == ref[0], (text, fast, ref)
+    assert same(fast[1], ref[1]), (text, fast, ref)
+
+
+@pytest.mark.parametrize("text", ["1" * 19, "-" + "9" * 19, "[" + "1" * 25 + "]"])
+def test_long_integers_stay_int(text):
+    assert same(base.loads(text), json.loads(text))
+
+
+@given(texts=st.lists(json_texts, max_size=6))
+@settings(max_examples=500, deadline=None)
+@example(texts=['{"a": 1}', "[DONE]", '{"b": 2}'])
+@example(texts=['{"a": 1}', "1" * 25])
+@example(texts=["12345678901", "123456789"])
+def test_decode_all_equals_json_loads_per_text(texts):
+    decoded = base.decode_all(texts)
+    assert len(decoded) == len(texts)
+    for text, value in zip(texts, decoded):
+        ref = outcome(json.loads, text)
+        if ref[0] == "error":
+            assert value is base.NOT_JSON, text
+        else:
+            assert same(value, ref[1]), (text, value, ref)
+
+
+# -- batch schema validation ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def schema_set():
+    from conformance.harness.schemas import SchemaSet
+
+    return SchemaSet()
+
+
+def _mutations(obj: dict[str, Any]) -> list[Any]:
+    """The object, and broken copies of it (a member removed, a member of a wrong type, not an
+    object at all)."""
+    out: list[Any] = [obj, [obj], "x", None]
+    for key in list(obj):
+        out.append({k: v for k, v in obj.items() if k != key})
+        out.append({**obj, key: [1]})
+        out.append({**obj, key: None})
+    return out
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+def test_batch_validation_finds_exactly_the_invalid_instances(api, schema_set):
+    from benchmarks import sse_decode as bench
+    from conformance.harness.schemas import schema_id
+
+    objs = [json.loads(e.data) for e in SSEParser().feed(b"".join(bench.STREAMS[api](3)), t=0.0)
+            if e.data != "[DONE]"]
+    instances = [m for obj in objs for m in _mutations(obj)]
+    if api == "chat":
+        name = "openai/chat.completion.chunk"
+        validator = schema_set._compiled(schema_id(name))
+        expected = [i for i, inst in enumerate(instances) if not validator.is_valid(inst)]
+        assert schema_set.invalid_indices(instances, name) == expected
+    else:
+        prefix = bench.SCHEMA_PREFIX[api]
+        known = schema_set.names_under(prefix)
+
+        def bad(inst: Any) -> bool:
+            etype = inst.get("type") if isinstance(inst, dict) else None
+            if not isinstance(etype, str) or etype not in known:
+                return False
+            return not schema_set._compiled(schema_id(prefix + etype)).is_valid(inst)
+
+        expected = [i for i, inst in enumerate(instances) if bad(inst)]
+        assert schema_set.invalid_indices_by_type(instances, prefix, known) == expected
+    assert expected  # the mutations break something
