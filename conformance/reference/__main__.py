@@ -70,6 +70,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         api_key=_api_key(args),
         progress=print_to_stderr,
+        slots=args.slots,
     )
     try:
         url = server.start()
@@ -182,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api-key", default=None, help="require this key (llama-server --api-key)")
     p.add_argument("--api-key-env", default=None, metavar="NAME",
                    help="require the key held by this environment variable (keeps it off the command line)")
+    p.add_argument("--slots", type=int, default=None, metavar="N",
+                   help="serve N requests at once, each with the configuration's window per slot "
+                        "(for `pytest -n N` against an external reference); default: the configuration's own (2)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("info", help="show what is cached, versions and configurations")

@@ -131,6 +131,19 @@ REFERENCE_CONFIGS: dict[str, ReferenceConfig] = {
 DEFAULT_CONFIG = "nemotron"
 
 
+def with_slots(config: ReferenceConfig, slots: int | None) -> ReferenceConfig:
+    """``config`` serving ``slots`` requests at once (``--parallel``) with the same window per slot:
+    llama-server splits ``-c`` between the slots, so the total grows with them (a parallel test run,
+    ``pytest -n N``, gets N slots of the window the serial run has). Fewer slots than the
+    configuration's own are never used."""
+    if slots is None or slots <= config.parallel:
+        return config
+    from dataclasses import replace  # noqa: PLC0415
+
+    per_slot = config.ctx_size // config.parallel
+    return replace(config, parallel=slots, ctx_size=per_slot * slots)
+
+
 def get_config(name: str | None) -> ReferenceConfig:
     key = name or DEFAULT_CONFIG
     try:

@@ -34,7 +34,7 @@ from conformance.reference._common import (
     print_to_stderr,
     tail,
 )
-from conformance.reference.configs import DEFAULT_CONFIG, ReferenceConfig, get_config
+from conformance.reference.configs import DEFAULT_CONFIG, ReferenceConfig, get_config, with_slots
 
 DEFAULT_LOG_PATH = Path("reports/reference-server.log")
 START_TIMEOUT_S = 120.0
@@ -94,8 +94,10 @@ class ReferenceServer:
         start_timeout: float = START_TIMEOUT_S,
         extra_args: tuple[str, ...] = (),
         progress: Progress = print_to_stderr,
+        slots: int | None = None,
     ) -> None:
-        self.config: ReferenceConfig = get_config(config_name)
+        #: ``slots``: serve that many requests at once (more than the configuration's own only)
+        self.config: ReferenceConfig = with_slots(get_config(config_name), slots)
         self.log_path = Path(log_path)
         self.host = host
         self.requested_port = port
