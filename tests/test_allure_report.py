@@ -216,6 +216,83 @@ def test_a_run_with_only_deviations_passes_the_gate_but_says_so(tmp_path):
     assert summary.headline() == "PASS: 1 passed, 1 known deviation, 0 skipped"
 
 
+def _stage_one(tmp_path: Path, result: dict) -> allure.StageSummary:
+    d = tmp_path / "one"
+    d.mkdir(parents=True)
+    (d / f"{result['uuid']}-result.json").write_text(json.dumps(result))
+    return allure.stage_results(d, tmp_path / "stage")
+
+
+def _shown(message: str) -> str:
+    return allure.KNOWN_PREFIX + message
+
+
+# Without a conformance.json beside the results the title's gate is gating's absolute rule applied
+# to the counts (StageSummary.document), not a second rule: one result each, what it must say.
+FALLBACK_CASES = [
+    ("passed", "", "PASS", "passed"),
+    ("failed", "conformance.harness.failures.ConformanceFailure: no [DONE]", "FAIL", "failed"),
+    ("failed", MIXED_MSG, "FAIL", "failed"),  # a real failure, although tagged known-deviation
+    ("broken", "TransportError: connection reset", "FAIL", "broken"),
+    ("failed", XPASS_MSG, "FAIL", "xpassed"),
+    ("skipped", KNOWN_MSG, "PASS", "xfailed"),
+    ("skipped", BLOCKED_MSG, "PASS", "xfailed"),
+    # a known deviation already shown as failed, in the category "Known deviation (excused by the
+    # profile)" (a staged folder given again): excused, not a failure
+    ("failed", _shown(KNOWN_MSG), "PASS", "xfailed"),
+    ("skipped", _shown(BLOCKED_MSG), "PASS", "xfailed"),
+    ("skipped", CAP_MSG, "PASS", "skipped"),
+    ("skipped", TENTATIVE_MSG, "PASS", "skipped"),
+    ("unknown", "", "PASS", "unknown"),
+]
+
+
+@pytest.mark.parametrize("status,message,gate,outcome", FALLBACK_CASES)
+def test_without_a_run_gate_the_title_is_gatings_absolute_rule(tmp_path, status, message, gate, outcome):
+    from conformance.harness import gating
+
+    summary = _stage_one(tmp_path, _result("t", status, message))
+    doc = summary.document()
+    assert list(doc["test_outcomes"].values()) == [outcome]
+    assert gating.decide(doc).state == summary.gate == gate
+    assert summary.report_name().startswith(f"LLM endpoint conformance — {gate}: ")
+
+
+def test_the_fallback_gate_follows_gatings_rule_when_it_changes(tmp_path, monkeypatch):
+    """The two would disagree if the title kept its own copy of the rule: change gating's rule and
+    the title follows (an XPASS no longer gating; a known deviation gating)."""
+    from conformance.harness import gating
+
+    xpass = _stage_one(tmp_path / "x", _result("t", "failed", XPASS_MSG))
+    known = _stage_one(tmp_path / "k", _result("t", "failed", _shown(KNOWN_MSG)))
+    broken = _stage_one(tmp_path / "b", _result("t", "broken", "TransportError: connection reset"))
+    assert (xpass.gate, known.gate, broken.gate) == ("FAIL", "PASS", "FAIL")
+    monkeypatch.setattr(gating, "GATING_ABSOLUTE", ("failed", "broken", "xfailed"))
+    assert (xpass.gate, known.gate, broken.gate) == ("PASS", "FAIL", "FAIL")
+    monkeypatch.setattr(gating, "GATING_ABSOLUTE", ("failed",))
+    assert broken.gate == "PASS"
+
+
+def test_staging_a_staged_folder_changes_nothing(tmp_path):
+    results = write_results(tmp_path / "results")
+    first = allure.stage_results(results, tmp_path / "stage")
+    second = allure.stage_results(tmp_path / "stage", tmp_path / "stage2")
+    assert second.as_dict() == first.as_dict()
+    for p in (tmp_path / "stage").glob("*-result.json"):
+        assert json.loads((tmp_path / "stage2" / p.name).read_text()) == json.loads(p.read_text())
+
+
+@pytest.mark.parametrize("deviations", allure.DEVIATION_MODES)
+@pytest.mark.parametrize("message", [KNOWN_MSG, BLOCKED_MSG])
+def test_the_known_deviation_view_is_idempotent(deviations, message):
+    once, known = allure.view_result(_result("t", "skipped", message, tags=("known-deviation",)),
+                                     deviations=deviations)
+    twice, still = allure.view_result(once, deviations=deviations)
+    assert known and still and twice == once
+    assert once["statusDetails"]["message"] == allure.KNOWN_PREFIX + message
+    assert once["status"] == ("failed" if deviations == "failed" else "skipped")
+
+
 def test_missing_or_empty_results_are_errors(tmp_path):
     with pytest.raises(allure.AllureError, match="no Allure results"):
         allure.stage_results(tmp_path / "nope", tmp_path / "s")

@@ -974,6 +974,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     elif "context_window" in state.merged:
         state.info.context_window = state.merged["context_window"]
         probe_records = state.merged.get("context_probe_records", [])
+    if state.eval_docs and config.pluginmanager.hasplugin("llmconf-xdist-controller"):
+        # pytest -n: each worker wrote accuracy.md over its own sets; the run's covers them all
+        from conformance.harness.evals import runner as eval_runner  # noqa: PLC0415
+
+        (reports / "evals" / "accuracy.md").write_text(redact(eval_runner.markdown(list(state.eval_docs.values()))),
+                                                      encoding="utf-8")
     if probe_records is not None:
         probes = reports / "context-window.probes.json"
         probes.parent.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,12 @@ What it does, in order (``generate``):
    is *failed* (by default; ``deviations="skipped"`` keeps the raw status), its message starts with
    :data:`KNOWN_PREFIX`, it carries the tag ``known-deviation`` and the label
    ``outcome=known-deviation``, and the category "Known deviation (excused by the profile)" takes it
-   before any other. The raw results, JUnit and ``conformance.json`` keep the xfail;
+   before any other. The raw results, JUnit and ``conformance.json`` keep the xfail. A result
+   already shown that way is recognised (staging a staged folder changes nothing);
 3. writes a small config that imports the repository's ``allurerc.mjs`` (categories, grouping) and
    sets the output, the report name (which states the gate and the number of known deviations) and
-   the history file;
+   the history file. The gate is the run's own (the ``gate`` block of the ``conformance.json``
+   beside the results), else :func:`conformance.harness.gating.decide` over the counts: one rule;
 4. renders into an emptied output folder (Allure 3 does not clean it), keeping the previous
    report's ``history.jsonl``: a report folder that is kept between runs (a CI cache or artifact)
    gets trends;
@@ -35,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.harness import gating
 from conformance.harness.metrics_report import is_synthetic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,11 +137,25 @@ class StageSummary:
     @property
     def gate(self) -> str:
         """The run's gate when known (a baseline-gated run passes with pre-existing failures);
-        otherwise FAIL when anything failed or broke (an XPASS is a failure), as the run's exit code
-        says; SHOULD findings without ``--strict`` pass, and so does a known deviation."""
+        otherwise the absolute gate (:func:`conformance.harness.gating.decide`, the one rule) of
+        :meth:`document`: a failed, broken or XPASS result fails; a known deviation, a skip and a
+        SHOULD finding without ``--strict`` (a passed result) do not."""
         if self.run_gate and self.run_gate.get("state") in ("PASS", "FAIL"):
             return str(self.run_gate["state"])
-        return "FAIL" if self.failed or self.broken else "PASS"
+        return gating.decide(self.document()).state
+
+    def document(self) -> dict[str, Any]:
+        """The counts as a ``conformance.json``-shaped document for :func:`gating.decide` when no
+        ``conformance.json`` lies beside the results: no requirement table, one synthetic
+        ``test_outcomes`` entry per counted result, in the suite's outcome words (a known deviation is
+        ``xfailed``, a fixed one ``xpassed``, a result Allure cannot classify ``unknown``)."""
+        per_outcome = {"passed": self.passed, "failed": self.failed - self.deviations_fixed,
+                       "xpassed": self.deviations_fixed, "broken": self.broken, "xfailed": self.known_deviations,
+                       "skipped": self.skipped, "unknown": self.other}
+        tests = {f"allure-results: {outcome} result {i}": outcome
+                 for outcome, n in per_outcome.items() for i in range(1, n + 1)}
+        return {"suite_version": "unknown (Allure results only)", "strict": False, "requirements": {},
+                "test_outcomes": tests}
 
     def headline(self) -> str:
         parts = [f"{self.passed} passed"]
@@ -173,8 +190,12 @@ def run_gate_next_to(results: Path) -> dict[str, Any] | None:
 
 
 def is_known_deviation(result: Mapping[str, Any]) -> bool:
-    """A raw allure-pytest result the plugin decided as a known deviation (an xfail)."""
+    """A raw allure-pytest result the plugin decided as a known deviation (an xfail), or one already
+    shown as such (:func:`view_result`: failed or skipped, its message :data:`KNOWN_PREFIX` + the xfail
+    message, the message the category "Known deviation (excused by the profile)" takes)."""
     message = (result.get("statusDetails") or {}).get("message") or ""
+    if message.startswith(KNOWN_PREFIX) and result.get("status") in DEVIATION_MODES:
+        return bool(_KNOWN_XFAIL.match(message.removeprefix(KNOWN_PREFIX)))
     return result.get("status") == "skipped" and bool(_KNOWN_XFAIL.match(message))
 
 
@@ -201,13 +222,14 @@ def view_result(result: dict[str, Any], *, deviations: str = "failed") -> tuple[
     if not is_known_deviation(result):
         return result, False
     details = dict(result.get("statusDetails") or {})
-    details["message"] = KNOWN_PREFIX + details.get("message", "")
+    message = details.get("message", "")
+    details["message"] = message if message.startswith(KNOWN_PREFIX) else KNOWN_PREFIX + message
     result["statusDetails"] = details
-    if deviations == "failed":
-        result["status"] = "failed"
+    result["status"] = "failed" if deviations == "failed" else "skipped"
     if ("tag", KNOWN_TAG) not in seen:
         result["labels"].append({"name": "tag", "value": KNOWN_TAG})
-    result["labels"].append({"name": "outcome", "value": KNOWN_TAG})
+    if ("outcome", KNOWN_TAG) not in seen:
+        result["labels"].append({"name": "outcome", "value": KNOWN_TAG})
     return result, True
 
 
