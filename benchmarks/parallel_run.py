@@ -102,19 +102,29 @@ def differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
 
 
 class _Endpoint:
-    def __init__(self, url: str | None, key_env: str | None, workers: int, out: Path) -> None:
+    """The server both runs use (started here unless ``url``), behind a latency proxy when
+    ``latency_s`` (the suite then talks to the proxy; /metrics is read from the server)."""
+
+    def __init__(self, url: str | None, key_env: str | None, workers: int, out: Path, latency_s: float = 0.0) -> None:
         self.server: Any = None
+        self.proxy: Any = None
         self.key_env = key_env
         if url:
-            self.url = url
-            return
-        from conformance.reference.server import ReferenceServer  # noqa: PLC0415
+            self.server_url = url
+        else:
+            from conformance.reference.server import ReferenceServer  # noqa: PLC0415
 
-        os.environ[KEY_ENV] = secrets.token_urlsafe(18)
-        self.key_env = KEY_ENV
-        self.server = ReferenceServer(log_path=out / "parallel-run-server.log", api_key=os.environ[KEY_ENV],
-                                      slots=workers, extra_args=("--metrics",))
-        self.url = self.server.start()
+            os.environ[KEY_ENV] = secrets.token_urlsafe(18)
+            self.key_env = KEY_ENV
+            self.server = ReferenceServer(log_path=out / "parallel-run-server.log", api_key=os.environ[KEY_ENV],
+                                          slots=workers, extra_args=("--metrics",))
+            self.server_url = self.server.start()
+        self.url = self.server_url
+        if latency_s > 0:
+            from conformance.faults.proxy import FaultProxy  # noqa: PLC0415
+
+            self.proxy = FaultProxy(self.server_url, latency_s=latency_s, hold_limit_s=900.0)
+            self.url = self.proxy.start()
 
     @property
     def pid(self) -> int | None:
@@ -127,13 +137,15 @@ class _Endpoint:
     def metrics(self) -> dict[str, float] | None:
         headers = {"Authorization": f"Bearer {os.environ[self.key_env]}"} if self.key_env in os.environ else {}
         try:
-            with urllib.request.urlopen(urllib.request.Request(self.url + "/metrics", headers=headers),
+            with urllib.request.urlopen(urllib.request.Request(self.server_url + "/metrics", headers=headers),
                                         timeout=10) as r:
                 return parse_prometheus(r.read().decode("utf-8", "replace"))
         except OSError:
             return None
 
     def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.server is not None:
             self.server.stop()
 
@@ -196,8 +208,9 @@ def summarize(runs: list[dict[str, Any]], workers: int) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     s = result["summary"]
     n = result["workers"]
+    latency = f", {result['latency_ms']:g} ms latency per request (proxy)" if result.get("latency_ms") else ""
     lines = [f"# Parallel run: pytest -n {n} vs -n 0 ({result['slots'] or '?'} server slots, "
-             f"{result['cores']} cores, {result['rounds']} round(s), ABBA)", "",
+             f"{result['cores']} cores, {result['rounds']} round(s), ABBA{latency})", "",
              f"- speedup: **{s['speedup']}×** (median wall {s['serial_wall_s']} s serial / {s['parallel_wall_s']} s "
              f"with -n {n})" + (f"; target ≥ {TARGET_SPEEDUP}× {'met' if s['meets_target'] else 'NOT met'}"
                                  if s.get("target_speedup") else ""),
@@ -227,10 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--endpoint", default=None, help="an endpoint with at least --workers slots (default: start one)")
     ap.add_argument("--api-key-env", default=None)
     ap.add_argument("--profile", default="reference")
+    ap.add_argument("--latency-ms", type=float, default=0.0,
+                    help="put a proxy holding every request this long in front of the server (the latency of a "
+                         "remote endpoint; shows how the suite scales when the endpoint, not this machine's CPU, "
+                         "sets the pace)")
     ap.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    ep = _Endpoint(args.endpoint, args.api_key_env, args.workers, args.out)
+    ep = _Endpoint(args.endpoint, args.api_key_env, args.workers, args.out, latency_s=args.latency_ms / 1000.0)
     runs: list[dict[str, Any]] = []
     try:
         for rnd in range(args.rounds):
@@ -251,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in runs:
         del r["_verdicts"]
     result = {"schema_version": SCHEMA_VERSION, "name": NAME, "workers": args.workers, "slots": ep.slots,
+              "latency_ms": args.latency_ms,
               "cores": os.cpu_count(), "rounds": args.rounds, "requirement": args.requirement,
               "runs": runs, "differences": diffs, "summary": summarize(runs, args.workers)}
     (args.out / f"{NAME}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -212,3 +212,59 @@ def test_parallel_run_writes_the_serial_runs_reports(run_plugin):
     assert all(b <= a0 or a >= a1 for a, b in spans.values()), spans
     ordered = sorted(spans.values())
     assert any(ordered[i + 1][0] < ordered[i][1] for i in range(len(ordered) - 1)), "no two tests overlapped"
+
+
+# --- the parallel-run benchmark's arithmetic (benchmarks/parallel_run.py) ---------------------------------
+
+def test_benchmark_reads_the_server_floor_from_prometheus():
+    from benchmarks import parallel_run as pr
+
+    text = ("# HELP llamacpp:prompt_seconds_total x\n# TYPE llamacpp:prompt_seconds_total counter\n"
+            "llamacpp:prompt_seconds_total 10.5\nllamacpp:tokens_predicted_seconds_total 20\n"
+            'llamacpp:labelled{slot="0"} 3\nllamacpp:requests_processing 1\n')
+    before = pr.parse_prometheus(text)
+    assert before == {"llamacpp:prompt_seconds_total": 10.5, "llamacpp:tokens_predicted_seconds_total": 20.0,
+                      "llamacpp:requests_processing": 1.0}
+    after = dict(before, **{"llamacpp:prompt_seconds_total": 12.0, "llamacpp:tokens_predicted_seconds_total": 25.25})
+    assert pr.server_floor_s(before, after) == 6.75
+    assert pr.server_floor_s(None, after) is None
+    assert pr.server_floor_s({"llamacpp:prompt_seconds_total": 1.0}, after) is None  # no --metrics: no floor
+
+
+def test_benchmark_compares_verdicts_with_intermittent_deviations_as_one():
+    from benchmarks import parallel_run as pr
+
+    def doc(outcome_a, outcome_b):
+        return {"intermittent_deviations": ["OAI-STREAM-007"],
+                "requirements": {"OAI-STREAM-007": {"outcome": outcome_a, "tests": ["t::a"]},
+                                 "OAI-CHAT-001": {"outcome": outcome_b, "tests": ["t::b"]}},
+                "test_outcomes": {"t::a": outcome_a, "t::b": outcome_b}}
+
+    assert pr.differences(pr.verdicts(doc("passed", "passed")), pr.verdicts(doc("xfailed", "passed"))) == []
+    diffs = pr.differences(pr.verdicts(doc("passed", "passed")), pr.verdicts(doc("passed", "failed")))
+    assert diffs == ["OAI-CHAT-001: passed vs failed", "test:t::b: passed vs failed"]
+
+
+def test_benchmark_summary_is_a_ratio_of_medians():
+    from benchmarks import parallel_run as pr
+
+    runs = [{"workers": 0, "wall_s": 100.0, "pytest_cpu_s": 10.0, "server_cpu_s": 80.0, "server_floor_s": 90.0},
+            {"workers": 4, "wall_s": 40.0, "pytest_cpu_s": 20.0, "server_cpu_s": 50.0, "server_floor_s": 120.0},
+            {"workers": 4, "wall_s": 50.0, "pytest_cpu_s": 20.0, "server_cpu_s": 50.0, "server_floor_s": 120.0},
+            {"workers": 0, "wall_s": 110.0, "pytest_cpu_s": 10.0, "server_cpu_s": 80.0, "server_floor_s": 90.0}]
+    for r in runs:
+        r.update(exit=0, tests=3)
+    s = pr.summarize(runs, 4)
+    assert (s["serial_wall_s"], s["parallel_wall_s"], s["speedup"]) == (105.0, 45.0, 2.33)
+    assert s["meets_target"] is False and s["serial"]["wall_over_server_floor"] == round(105 / 90, 2)
+    text = pr.render({"workers": 4, "slots": 4, "cores": 2, "rounds": 2, "latency_ms": 0, "runs": runs,
+                      "differences": [], "summary": s})
+    assert "speedup: **2.33×**" in text and "NOT met" in text and "verdicts: identical" in text
+
+
+def test_latency_proxy_refuses_a_negative_latency():
+    from conformance.faults.proxy import FaultProxy
+    from conformance.harness.failures import UsageError
+
+    with pytest.raises(UsageError, match="latency_s"):
+        FaultProxy("http://127.0.0.1:9", latency_s=-1)

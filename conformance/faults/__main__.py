@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"maximum silence inside an upstream stream (default {_DEFAULTS.stream_idle_s:g})")
     parser.add_argument("--write-pause-ms", type=float, default=1.0, metavar="MS",
                         help="pause between the writes of one event (split-bytes; default 1)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                        help="hold every request this long before forwarding it (a remote endpoint's latency; "
+                             "neutral: changes no verdict)")
     parser.add_argument("--quiet", action="store_true", help="no per-exchange log lines")
     args = parser.parse_args(argv)
 
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             args.upstream, [f.name for f in faults], host, port,
             timeouts=Timeouts(read_s=args.read_timeout, stream_idle_s=args.stream_idle_timeout, total_s=args.timeout),
             seed=args.seed, write_pause_s=max(args.write_pause_ms, 0.0) / 1000.0,
+            latency_s=max(args.latency_ms, 0.0) / 1000.0,
             log=None if args.quiet else _stderr)
     except UnknownFault as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -130,7 +130,9 @@ class FaultProxy:
     allowed); an unknown name raises :class:`~conformance.faults.table.UnknownFault`.
     ``seed`` makes the random choices of the faults reproducible; ``write_pause_s`` is the pause
     between the several writes of one event (only faults such as ``split-bytes`` produce them), so
-    that they reach the client as separate reads; ``log`` receives one redacted line per exchange;
+    that they reach the client as separate reads; ``latency_s`` holds every request that long before
+    forwarding it (a neutral transformation: the latency of a remote endpoint, used by the
+    parallel-run benchmark); ``log`` receives one redacted line per exchange;
     ``hold_limit_s`` bounds how long a held (never answered) request keeps its connection.
     """
 
@@ -147,6 +149,7 @@ class FaultProxy:
         log: Callable[[str], None] | None = None,
         keep_exchanges: int = 100,
         hold_limit_s: float = 900.0,
+        latency_s: float = 0.0,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -155,6 +158,9 @@ class FaultProxy:
             raise UsageError("write_pause_s must be ≥ 0")
         if hold_limit_s <= 0:
             raise UsageError("hold_limit_s must be > 0")
+        if latency_s < 0:
+            raise UsageError("latency_s must be ≥ 0")
+        self.latency_s = latency_s
         self.upstream = upstream.rstrip("/")
         self.faults: tuple[Fault, ...] = resolve(faults)
         self.host = host
@@ -331,6 +337,8 @@ class _Handler(BaseHTTPRequestHandler):
             ctx = proxy.context(request)
             faults = [f for f in proxy.faults if f.applies_to(request.path)]
             names = ",".join(f.name for f in faults) or "-"
+            if proxy.latency_s:
+                time.sleep(proxy.latency_s)
             try:
                 self._exchange(ctx, faults, names)
             except _ClientGone:
