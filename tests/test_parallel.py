@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from conformance.harness import metrics as run_metrics
-from conformance.harness import outcomes, parallel
+from conformance.harness import outcomes, parallel, traffic
 from conformance.reference.configs import get_config, with_slots
 
 
@@ -85,7 +85,8 @@ def test_ordinary_tests_share_the_lock(tmp_path):
 # --- worker → controller -----------------------------------------------------------------------------
 
 def _state():
-    return SimpleNamespace(records={}, metrics=run_metrics.Collector(), eval_docs={}, merged={},
+    return SimpleNamespace(records={}, metrics=run_metrics.Collector(), traffic=traffic.Recorder(), eval_docs={},
+                           merged={},
                            context_window=None, context_probes=[], modalities=None,
                            info=SimpleNamespace(model="", server=""))
 
@@ -100,7 +101,8 @@ def test_worker_output_round_trips_through_json_into_the_controller():
                                                             itl_ms=[1.0, 2.5], nodeid=rec.nodeid))
     worker.info.model, worker.info.server = "m1", "llama.cpp"
     worker.eval_docs["lookup"] = {"gate": {"state": "PASS"}}
-    worker.merged = {}
+    worker.traffic.add_unattributed({"models": {"requests": 1, "generations": 0, "prompt_tokens": 0,
+                                                "output_tokens": 0}})  # e.g. model discovery outside a test
     out = json.loads(json.dumps(parallel.worker_output(worker)))  # execnet carries plain types only
     controller = _state()
     parallel.merge_worker_output(controller, out)
@@ -108,6 +110,8 @@ def test_worker_output_round_trips_through_json_into_the_controller():
     assert controller.metrics.items == worker.metrics.items
     assert (controller.info.model, controller.info.server) == ("m1", "llama.cpp")
     assert controller.eval_docs == worker.eval_docs
+    assert controller.traffic.unattributed(controller.records) == worker.traffic.unattributed(worker.records)
+    assert controller.traffic.unattributed(controller.records)["models"]["requests"] == 1
     # a second worker adds its records; what the controller already knows stays
     other = _state()
     other.records["t.py::test_b"] = outcomes.TestRecord(nodeid="t.py::test_b", requirement="OAI-CHAT-002")

@@ -222,6 +222,9 @@ class TestRecord:
     duration_s: float = 0.0
     own_judged: bool = True
     violations: list[dict[str, Any]] = field(default_factory=list)
+    #: requests and tokens the test caused, per API: api -> {"requests", "generations", "prompt_tokens",
+    #: "output_tokens"} (conformance.harness.traffic; JSON-able, survives asdict -> TestRecord(**d))
+    traffic: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _worst(outcomes: Iterable[str]) -> str:

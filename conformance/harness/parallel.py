@@ -123,6 +123,8 @@ def worker_output(state: Any) -> dict[str, Any]:
         "records": [dataclasses.asdict(rec) for rec in state.records.values()],
         "metrics": [dataclasses.asdict(m) for m in state.metrics.items],
         "metric_failures": list(state.metrics.failures),
+        # requests made outside any cited test (conformance.harness.traffic; the rest travel in the records)
+        "traffic_unattributed": state.traffic.unattributed(state.records),
         "model": info.model,
         "server": info.server,
         "eval_docs": state.eval_docs,
@@ -146,6 +148,7 @@ def merge_worker_output(state: Any, out: dict[str, Any]) -> None:
         state.records[rec.nodeid] = rec
     state.metrics.items.extend(ExchangeMetrics(**d) for d in out.get("metrics", ()))
     state.metrics.failures.extend(out.get("metric_failures", ()))
+    state.traffic.add_unattributed(out.get("traffic_unattributed") or {})
     if out.get("model") and not state.info.model:
         state.info.model = out["model"]
     if out.get("server") and not state.info.server:

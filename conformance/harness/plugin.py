@@ -717,7 +717,8 @@ class _XdistController:
                 self.payload.update(endpoint=server.base_url, api_key=state.api_key)
             pending = self.config.stash.get(DISCOVERY, None)
             if pending is not None:
-                client = _make_client(settings, self.payload.get("endpoint") or settings.endpoint, state.api_key)
+                client = _make_client(settings, self.payload.get("endpoint") or settings.endpoint, state.api_key,
+                                      _server_hook(state))  # the probes count as the run's unattributed traffic
                 try:
                     found, profile, path = discovery.resolve(
                         client, model=settings.model, has_key=bool(state.api_key), extra=pending.extra,

@@ -198,7 +198,8 @@ def aggregate(records: Iterable[TestRecord], levels: dict[str, str]) -> dict[str
 
 
 def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord], levels: dict[str, str],
-                           *, intermittent: Iterable[str] = ()) -> dict[str, Any]:
+                           *, intermittent: Iterable[str] = (), traffic: dict[str, Any] | None = None
+                           ) -> dict[str, Any]:
     agg = aggregate(records, levels)
     doc = {
         "suite_version": __version__,
@@ -225,6 +226,8 @@ def write_conformance_json(path: Path, info: RunInfo, records: list[TestRecord],
         doc["modalities"] = info.modalities
     if info.metrics is not None:
         doc["metrics"] = info.metrics
+    if traffic is not None:  # requests and tokens per requirement, by API (conformance.harness.traffic)
+        doc["traffic"] = traffic
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     return doc
@@ -293,8 +296,16 @@ def write_summary_md(path: Path, doc: dict[str, Any], titles: dict[str, str], de
             seen.add((o["requirement"], first))
             lines.append(f"- {o['requirement']} [{o['level']}] {first}")
         lines.append("")
+    lines += traffic_summary_lines(doc.get("traffic"))
     lines += timing_summary_lines(doc.get("metrics"))
     path.write_text(redact("\n".join(lines)) + "\n", encoding="utf-8")
+
+
+def traffic_summary_lines(traffic: dict[str, Any] | None) -> list[str]:
+    """The "Requests and tokens" section of summary.md (nothing when the run has no traffic block)."""
+    from conformance.harness.traffic import summary_lines  # noqa: PLC0415
+
+    return summary_lines(traffic) if traffic else []
 
 
 def timing_summary_lines(metrics: dict[str, Any] | None) -> list[str]:
