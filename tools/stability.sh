@@ -7,6 +7,7 @@
 #   MODE: idle | loaded (two busy loops load both cores for the whole run)
 #         | concurrent (a second full suite runs against the same server at the same time; its
 #           verdicts are compared too)
+#         | parallel (pytest -n 4: four workers share the server's four slots; issue 13 §3)
 #
 # Needs an activated environment with the suite installed and `python -m conformance.reference
 # prepare` done. Writes OUTDIR/<n>-<mode>/ reports, OUTDIR/stability.md and the server log.
@@ -20,7 +21,8 @@ done
 mkdir -p "$out"
 LLMCONF_STABILITY_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(18))')"
 export LLMCONF_STABILITY_KEY
-python -m conformance.reference serve --api-key-env LLMCONF_STABILITY_KEY --log "$out/reference-server.log" \
+# Four slots (each with the serial run's window), so that a `parallel` run has one per worker.
+python -m conformance.reference serve --slots 4 --api-key-env LLMCONF_STABILITY_KEY --log "$out/reference-server.log" \
   > "$out/serve.out" 2> "$out/serve.err" &
 server=$!
 url=""
@@ -44,6 +46,8 @@ for mode in "${modes[@]}"; do
       ( while :; do :; done ) & l2=$!
       pytest -q "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1
       kill $l1 $l2 2>/dev/null; wait $l1 $l2 2>/dev/null ;;
+    parallel)
+      pytest -q -n 4 "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1 ;;
     concurrent)
       pytest -q "${common[@]}" --reports-dir="$dir-second" > "$dir-second.log" 2>&1 & second=$!
       pytest -q "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1
