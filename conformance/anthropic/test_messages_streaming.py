@@ -4,6 +4,7 @@ import pytest
 
 from conformance.harness.checks import anthropic as checks
 from conformance.harness.requirements import requirement
+from conformance.harness.parallel import DETERMINISM
 from conformance.harness.tooling import anthropic_tools, tool_request
 
 pytestmark = pytest.mark.requires("messages", "streaming")
@@ -60,6 +61,7 @@ def test_nothing_follows_message_stop(ant):
     checks.nothing_after_message_stop(ant.messages_stream(BASIC))
 
 
+@pytest.mark.alone(DETERMINISM)
 @requirement("ANT-STOP-004")
 def test_streamed_and_non_streamed_messages_agree(ant):
     streamed = ant.messages_stream(BASIC).final_message()

@@ -6,11 +6,13 @@ import pytest
 from conformance.harness.checks import sdk as checks
 from conformance.harness.checks.anthropic import message_text
 from conformance.harness.requirements import requirement
+from conformance.harness.parallel import DETERMINISM
 from conformance.harness.streams.responses import response_output_text
 
 PROMPT = "Say hello to the conformance suite."
 
 
+@pytest.mark.alone(DETERMINISM)
 @requirement("OAI-XAPI-001")
 @pytest.mark.requires("responses", "messages")
 def test_apis_agree_on_input_tokens_and_text_for_one_prompt(oai, ant):

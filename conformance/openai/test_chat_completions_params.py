@@ -5,6 +5,7 @@ import pytest
 from conformance.harness.checks import openai as checks
 from conformance.harness.failures import NotApplicable
 from conformance.harness.requirements import requirement
+from conformance.harness.parallel import DETERMINISM
 from conformance.harness.tooling import stop_from
 
 COUNT = [{"role": "user", "content": "Count from one to fifty, separated by commas: one, two, three,"}]
@@ -59,6 +60,7 @@ def test_n_choices_come_back_one_per_index(oai, mode):
         checks.n_stream_choices(oai.chat_stream(request), n=2)
 
 
+@pytest.mark.alone(DETERMINISM)
 @requirement("OAI-PARAM-004")
 def test_same_seed_gives_same_output(oai):
     request = {"messages": COUNT, "max_tokens": 12, "temperature": 1.0, "seed": 1234}

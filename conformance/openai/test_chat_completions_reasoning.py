@@ -4,6 +4,7 @@ import pytest
 
 from conformance.harness.checks import reasoning as checks
 from conformance.harness.requirements import requirement
+from conformance.harness.parallel import DETERMINISM
 
 pytestmark = pytest.mark.requires("reasoning")
 
@@ -60,6 +61,7 @@ def test_no_think_tags_leak_into_content(oai, mode):
         checks.no_think_leak(oai.chat_stream(_thinking(oai, True)))
 
 
+@pytest.mark.alone(DETERMINISM)
 @requirement("OAI-REASON-007")
 @pytest.mark.requires("streaming")
 def test_stream_and_non_stream_agree_on_reasoning_presence(oai):

@@ -5,6 +5,7 @@ import pytest
 from conformance.harness.checks import openai as checks
 from conformance.harness.datasets import case
 from conformance.harness.requirements import requirement
+from conformance.harness.parallel import DETERMINISM
 
 pytestmark = pytest.mark.requires("streaming")
 
@@ -59,6 +60,7 @@ def test_each_choice_gets_one_finish_reason_and_no_content_after(oai):
     checks.one_finish_reason_per_choice(oai.chat_stream(SHORT), n=1)
 
 
+@pytest.mark.alone(DETERMINISM)
 @requirement("OAI-STREAM-010")
 def test_streamed_text_equals_non_streamed_text_at_temperature_0(oai):
     stream = oai.chat_stream(SHORT)
