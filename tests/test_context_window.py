@@ -172,3 +172,130 @@ def test_prompt_body_is_the_one_shape_per_api():
     assert ctx.prompt_body("responses", "hi", 16) == {"input": "hi", "temperature": 0, "max_output_tokens": 16}
     with pytest.raises(HarnessError):
         ctx.prompt_body("embeddings", "hi")
+
+
+# --- exact sizing in few counts (issue 13: requests earn their tokens) ----------------------------
+
+
+def _piece_ends(text: str) -> list[int]:  # the fake tokenizer's pieces: a long word is two tokens
+    ends, pos = [], 0
+    for i, w in enumerate(text.split(" ")):
+        start = pos + (1 if i else 0)  # " word" pieces, the first without a space
+        if len(w) > 6:
+            ends.append(start + 3)
+        ends.append(start + len(w))
+        pos = start + len(w)
+    return ends
+
+
+def _largest_k(seed: int, target: int, count) -> int:  # the definition, word by word (the fake is additive)
+    k, total, words = 0, 0, ctx.filler_words(seed, 4 * target + 10)
+    while total + count(words[k]) <= target:
+        total += count(words[k])
+        k += 1
+    assert count(ctx._text(words[:k])) <= target < count(ctx._text(words[:k + 1]))  # noqa: SLF001
+    return k
+
+
+class _Counting:
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, text: str):
+        self.calls += 1
+        return self.fn(text)
+
+
+@pytest.mark.parametrize("n", [50, 333, 2000])
+def test_pieces_size_a_prompt_in_about_two_counts(n):
+    exact, ends = _Counting(_words), _Counting(_piece_ends)
+    assert _piece_ends("The river crosses") == [3, 9, 13, 17] and _words("The river crosses") == 4
+    cw = _window(ctx.TokenCounter(method="fake", exact=exact, token_ends=ends))
+    cw.overhead("chat")
+    exact.calls = 0
+    p = cw.prompt("chat", n)
+    assert p.tokens == _words(p.text) + 10 and n - 2 <= p.tokens <= n
+    assert len(p.text.split()) == _largest_k(0, n - 10, _words)
+    assert (ends.calls, exact.calls) == (1, 2)  # one tokenization, the cut and one word more counted
+    q = cw.prompt("chat", n + 3)  # another size of the same filler: no new tokenization
+    assert len(q.text.split()) == _largest_k(0, n - 7, _words) and ends.calls == 1 and exact.calls <= 4
+
+
+def test_wrong_pieces_cost_counts_never_a_wrong_size():
+    exact = _Counting(_words)
+    liar = lambda text: [e + 7 for e in _piece_ends(text)][:-1] + [len(text)]  # noqa: E731  # shifted
+    cw = _window(ctx.TokenCounter(method="fake", exact=exact, token_ends=liar))
+    for n in (50, 333, 2000):
+        p = cw.prompt("chat", n)
+        assert p.tokens == _words(p.text) + 10
+        assert len(p.text.split()) == _largest_k(0, n - 10, _words)
+
+
+def test_pieces_that_do_not_spell_the_text_fall_back_to_counting():
+    exact = _Counting(_words)
+    cw = _window(ctx.TokenCounter(method="fake", exact=exact, token_ends=lambda text: [1, 2, 3]))
+    p = cw.prompt("chat", 500)
+    assert len(p.text.split()) == _largest_k(0, 490, _words) and cw.counter.token_ends is None
+
+
+@pytest.mark.parametrize("n", [50, 333, 2000, 7000])
+def test_counting_alone_sizes_a_prompt_in_a_few_counts(n):
+    exact = _Counting(_words)
+    cw = _window(ctx.TokenCounter(method="fake", exact=exact))
+    cw.overhead("chat")
+    exact.calls = 0
+    p = cw.prompt("chat", n)
+    assert p.tokens == _words(p.text) + 10 and len(p.text.split()) == _largest_k(0, n - 10, _words)
+    assert exact.calls <= 8  # the old bisection took 12-17
+
+
+def test_llama_with_pieces_gives_token_ends():
+    import json as _json
+
+    import httpx
+
+    from conformance.harness.client import Client
+
+    replies = {
+        "The river": {"tokens": [{"id": 1, "piece": "The"}, {"id": 2, "piece": " river"}]},
+        "A bird": {"tokens": [{"id": 1, "piece": " A"}, {"id": 2, "piece": " bird"}]},  # SentencePiece prefix
+        "bytes": {"tokens": [{"id": 1, "piece": [98, 121]}, {"id": 2, "piece": "tes"}]},
+        "ids only": {"tokens": [1, 2]},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = _json.loads(request.content)
+        assert body["with_pieces"] is True and body["add_special"] is False
+        return httpx.Response(200, json=replies[body["content"]])
+
+    client = Client("http://endpoint.test", transport=httpx.MockTransport(handler))
+    try:
+        ends = ctx._llama_token_ends(client)  # noqa: SLF001
+        assert ends("The river") == [3, 9]
+        assert ends("A bird") == [1, 6]
+        assert ends("bytes") is None and ends("ids only") is None
+    finally:
+        client.close()
+
+
+def test_every_api_is_sized_from_one_tokenization():
+    exact, ends = _Counting(_words), _Counting(_piece_ends)
+    counter = ctx.TokenCounter(method="fake", exact=exact, token_ends=ends)
+    template = {"chat": 44, "completions": 1, "responses": 40, "messages": 30}
+    cw = _window(counter)
+    cw.billed = lambda api, text: _words(text) + template[api]
+    for api, extra in template.items():
+        for n in (1500, 2058):
+            p = cw.prompt(api, n)
+            assert p.tokens == _words(p.text) + extra and n - 2 <= p.tokens <= n
+            assert len(p.text.split()) == _largest_k(0, n - extra, _words)
+    assert ends.calls <= 2  # a second, longer tokenization when the first did not reach the larger size
+
+
+def test_a_failing_pieces_request_falls_back_to_counting():
+    def broken(text: str) -> list[int]:
+        raise HarnessError("connection reset")
+
+    cw = _window(ctx.TokenCounter(method="fake", exact=_words, token_ends=broken))
+    p = cw.prompt("chat", 800)
+    assert len(p.text.split()) == _largest_k(0, 790, _words) and cw.counter.token_ends is None

@@ -15,7 +15,10 @@ and how long-context requests are bounded in time and cost.
   (``max_tokens: 1``) over the suite's own filler text. No tokenizer is downloaded.
 * **Sizing** (:meth:`ContextWindow.prompt`): filler text generated from a seed (no third-party
   text) whose billed prompt size for a given API is known: the text's token count plus the
-  template's own tokens for that API, measured once per API with one cheap request.
+  template's own tokens for that API, measured once per API with one cheap request. With a
+  tokenizer the text is the largest whole-word prefix of the filler that fits, every size counted
+  exactly; one tokenization with pieces (llama.cpp ``with_pieces``) predicts where to cut, so a
+  prompt costs about two counts (the cut and one word more) instead of a bisection of ~15.
 * **Cost and time**: :meth:`ContextWindow.timeouts` scales the client's timeouts by the profile's
   declared prefill rate (``settings.prefill_tokens_per_second``); :meth:`ContextWindow.stop_after_tokens`
   is a client-side budget for streams that might run to the end of the window.
@@ -23,6 +26,7 @@ and how long-context requests are bounded in time and cost.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Callable
@@ -138,6 +142,10 @@ class TokenCounter:
     exact: Callable[[str], int] | None = None
     #: Calibrated tokens per character and the fixed part of a calibration request.
     tokens_per_char: float = 0.0
+    #: The character offset where each token of a text ends, from one tokenization (llama.cpp
+    #: ``with_pieces``), or None. Only a guide for where to cut: every size is still counted with
+    #: ``exact``.
+    token_ends: Callable[[str], list[int] | None] | None = None
 
     @property
     def is_exact(self) -> bool:
@@ -206,6 +214,34 @@ def _tokenizer(client: Any, model: str, count_tokens: Callable[[str], int | None
                 return value
             return name, exact
     return None
+
+
+def _llama_token_ends(client: Any) -> Callable[[str], list[int] | None]:
+    """llama.cpp ``POST /tokenize`` with ``with_pieces``: the end offset of each token, or None when
+    the pieces do not spell the text (then sizing searches with counts alone)."""
+    def ends(text: str) -> list[int] | None:
+        body = _json(client.request("POST", "/tokenize", json={"content": text, "add_special": False,
+                                                                "with_pieces": True}))
+        tokens = body.get("tokens") if isinstance(body, dict) else None
+        if not isinstance(tokens, list):
+            return None
+        pieces = [t.get("piece") if isinstance(t, dict) else None for t in tokens]
+        if not all(isinstance(piece, str) for piece in pieces):
+            return None
+        spelled = "".join(pieces)
+        shift = 0
+        if spelled != text:
+            if spelled == " " + text:  # a SentencePiece space prefix on the first token
+                shift = 1
+            else:
+                return None
+        out: list[int] = []
+        end = -shift
+        for piece in pieces:
+            end += len(piece)
+            out.append(max(end, 0))
+        return out
+    return ends
 
 
 # --- discovery ------------------------------------------------------------------------------------
@@ -283,6 +319,11 @@ class ContextWindow:
     progress: Callable[[str], None] = print
     _overhead: dict[str, int] = field(default_factory=dict)
     _prompts: dict[tuple[str, int, int], Prompt] = field(default_factory=dict)
+    #: seed -> {word count: exact token count of that many filler words}, shared by every size.
+    _counts: dict[int, dict[int, int]] = field(default_factory=dict)
+    #: seed -> predicted token count of the first k filler words (index k), from one tokenization.
+    _predicted: dict[int, list[int]] = field(default_factory=dict)
+    _filler: dict[int, list[str]] = field(default_factory=dict)
 
     # -- counting ---------------------------------------------------------------------------
     def count_text(self, text: str) -> int:
@@ -307,25 +348,16 @@ class ContextWindow:
         target = n_tokens - overhead
         if target <= 0:
             raise HarnessError(f"cannot size a {api} prompt of {n_tokens} tokens: the template alone bills {overhead}")
-        sample = filler_words(seed, 200)
-        per_word = max(self.count_text(_text(sample)) / len(sample), 0.1)
-        guess = max(1, int(target / per_word))
-        words = filler_words(seed, int(guess * 1.25) + 50)
         if self.counter.is_exact:
-            lo, hi = 0, len(words)
-            while self.count_text(_text(words[:hi])) < target:  # widen until the text is long enough
-                words = filler_words(seed, len(words) * 2)
-                hi = len(words)
-            while lo < hi:  # largest k with count(words[:k]) <= target
-                mid = (lo + hi + 1) // 2
-                if self.count_text(_text(words[:mid])) <= target:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            text = _text(words[:lo])
-            counted = self.count_text(text)
+            k = self._largest_fitting(seed, target)
+            text = _text(self._words(seed, k)[:k])
+            counted = self._counts[seed][k]
             method = f"{self.counter.method} (exact) + {overhead} template tokens"
         else:
+            sample = filler_words(seed, 200)
+            per_word = max(self.count_text(_text(sample)) / len(sample), 0.1)
+            guess = max(1, int(target / per_word))
+            words = filler_words(seed, int(guess * 1.25) + 50)
             chars_needed = target / self.counter.tokens_per_char
             text = _text(words)
             while len(text) < chars_needed:
@@ -338,6 +370,86 @@ class ContextWindow:
                         method=method)
         self._prompts[key] = result
         return result
+
+    # -- exact sizing: the largest k with count(first k filler words) <= target -------------------
+    # Every count is the endpoint's exact count of exactly the text sent, memoised per seed (the
+    # filler of a seed is one word sequence, so every size is a prefix of it). Where the tokenizer
+    # returns pieces, one tokenization of a long filler predicts the count of every prefix; the
+    # prediction only chooses which sizes to count (the predicted cut and one word more), so a
+    # prompt costs about two counts, and a wrong prediction costs a few more, never a wrong size.
+    def _words(self, seed: int, k: int) -> list[str]:
+        words = self._filler.get(seed, [])
+        if len(words) < k:
+            words = filler_words(seed, max(k, 2 * len(words)))
+            self._filler[seed] = words
+        return words
+
+    def _count_words(self, seed: int, k: int) -> int:
+        known = self._counts.setdefault(seed, {0: 0})
+        if k not in known:
+            known[k] = self.count_text(_text(self._words(seed, k)[:k]))
+        return known[k]
+
+    def _prediction(self, seed: int, target: int) -> list[int] | None:
+        ends_of = self.counter.token_ends
+        if ends_of is None:
+            return None
+        pred = self._predicted.get(seed)
+        while pred is None or pred[-1] <= target:
+            n = max(2 * (len(pred) - 1) if pred else 0, int(target * 1.1) + 50)  # >= 1 token a word
+            words = self._words(seed, n)[:n]
+            text = _text(words)
+            try:
+                ends = ends_of(text)
+            except HarnessError:
+                ends = None
+            if not ends or ends[-1] != len(text):
+                self.counter.token_ends = None  # the pieces do not spell the text: count alone
+                return None
+            self._counts.setdefault(seed, {0: 0})[n] = len(ends)  # the same tokenization, exactly counted
+            starts = [0, *ends[:-1]]
+            pred, boundary = [0], -1
+            for w in words:
+                boundary += len(w) + 1
+                pred.append(bisect.bisect_left(starts, boundary))  # tokens that begin inside the prefix
+            self._predicted[seed] = pred
+        return pred
+
+    def _largest_fitting(self, seed: int, target: int) -> int:
+        known = self._counts.setdefault(seed, {0: 0})
+        pred = self._prediction(seed, target)
+        limit = 64 * target + 1000  # words: no tokenizer needs more
+        steps = 0
+        while True:
+            lo = max(k for k, c in known.items() if c <= target)
+            hi = min((k for k, c in known.items() if c > target and k > lo), default=None)
+            if hi == lo + 1:
+                return lo
+            guess: int | None = None
+            if pred is not None:
+                p = bisect.bisect_right(pred, target) - 1
+                guess = next((g for g in (p, p + 1) if lo < g < len(pred) and (hi is None or g < hi)
+                              and g not in known), None)
+            if guess is None:
+                steps += 1
+                if hi is None:
+                    if lo == 0:
+                        guess = 200
+                    elif steps > 6:
+                        guess = 2 * lo
+                    else:
+                        guess = lo + max(1, int((target - known[lo]) * lo / max(known[lo], 1)))
+                elif steps > 6:
+                    guess = (lo + hi) // 2
+                else:
+                    guess = lo + int((target - known[lo]) * (hi - lo) / (known[hi] - known[lo]))
+                if hi is not None:
+                    guess = min(max(guess, lo + 1), hi - 1)
+                guess = max(guess, lo + 1)
+            if guess > limit:
+                raise HarnessError(f"cannot size a prompt of {target} text tokens: {guess} filler words "
+                                   f"still count {known[lo]} tokens")
+            self._count_words(seed, guess)
 
     # -- time and cost ----------------------------------------------------------------------
     def prefill_seconds(self, prompt_tokens: int) -> float:
@@ -374,6 +486,8 @@ class ContextWindow:
             "notes": list(self.notes),
             "tokenizer": self.counter.method,
             "tokenizer_exact": self.counter.is_exact,
+            #: prompt sizing cut at token pieces (llama.cpp with_pieces) rather than by counts alone
+            "tokenizer_pieces": self.counter.token_ends is not None,
             "template_overhead": dict(self._overhead),
             "tier": self.tier,
             "max_prompt_tokens": self.cap,
@@ -419,7 +533,8 @@ def discover(*, client: Any, model: str, settings: Any, profile: Any,
                              option_value=settings.context_length)
     chosen, disagreements, notes = choose(sources)
     if tok is not None:
-        counter = TokenCounter(method=f"the endpoint's tokenizer ({tok[0]})", exact=tok[1])
+        counter = TokenCounter(method=f"the endpoint's tokenizer ({tok[0]})", exact=tok[1],
+                               token_ends=_llama_token_ends(client) if tok[0].startswith("llama.cpp") else None)
     else:
         counter = calibrate(lambda text: billed(calibration_api, text))
     b = Timeouts(connect_s=settings.connect_timeout_s, read_s=settings.read_timeout_s,
