@@ -203,8 +203,12 @@ def test_a_429_that_never_ends_is_judged_as_an_error_status():
     oai, seen, violations = _endpoint(perfect, status=lambda n: (429, {"retry-after": "1"}))
     out = runner.run_set(oai, "lookup", opts(concurrency=1), sleep=lambda s: None)
     assert not out.complete and out.gate is None
-    per_item = runner.RETRIES_429 + 1  # the worker may have started one more item before the stop
-    assert runner.MAX_ERRORS * per_item <= out.counters.rate_limited <= (runner.MAX_ERRORS + 1) * per_item
+    per_item = runner.RETRIES_429 + 1
+    # the worker thread may run ahead of the judging thread (more on a loaded machine), so only the
+    # lower bound is exact; every item it asked was retried RETRIES_429 times, then given up
+    assert runner.MAX_ERRORS * per_item <= out.counters.rate_limited <= len(seen)
+    assert out.counters.rate_limited == out.counters.gave_up * per_item == len(seen)
+    assert out.counters.retried == out.counters.gave_up * runner.RETRIES_429
     assert violations and violations[0].requirement == "HTTP-STATUS-001"
 
 

@@ -509,6 +509,10 @@ SCENARIOS: list[Scenario] = [
              lambda c, s: openai.event_stream_content_type(chat(c, stream=True))),
     Scenario("wrong-content-type", "HTTP-CTYPE-001", "non-stream",
              lambda c, s: common.json_content_type(chat(c))),
+    # a tenth of the requests get 429 (seeded, so the same ones every run): a conformance request is
+    # judged as sent, never retried (tests/test_rate_limits.py has the eval side)
+    Scenario("rate-limit-429", "HTTP-STATUS-001", "twenty-requests",
+             lambda c, s: [common.well_formed_request_succeeds(chat(c)) for _ in range(20)]),
 ]
 
 

@@ -54,7 +54,8 @@ def needle(oai, context_window, settings) -> NeedleEval:
             grid=grid, items=rows, planned=len(run.plan.items) if run else grid.requests, model=oai.model,
             endpoint=redact_url(str(oai.client.base_url)), window=cw.as_report(),
             request=run.request_params if run else {},
-            wall_s=run.wall_s if run else 0.0, floor=cfg.floor, complete=complete, error=state["error"])
+            wall_s=run.wall_s if run else 0.0, floor=cfg.floor, complete=complete, error=state["error"],
+            counters=run.counters.as_dict() if run else None)
 
     try:
         needle_run.run(oai, cw, cfg, streaming=profile.has("streaming"), stream_usage=profile.has("stream_usage"),

@@ -25,7 +25,13 @@ from conformance.faults.hooks.context import (
     truncate_long_prompt,
 )
 from conformance.faults.hooks.evals import corrupt_answers
-from conformance.faults.hooks.http import client_error_to_500, malformed_envelope, text_html_json, text_plain_stream
+from conformance.faults.hooks.http import (
+    client_error_to_500,
+    malformed_envelope,
+    rate_limited,
+    text_html_json,
+    text_plain_stream,
+)
 from conformance.faults.hooks.media import (
     corrupt_media_500,
     drop_images,
@@ -214,6 +220,12 @@ _FAULT_LIST: tuple[Fault, ...] = (
           "a fifth of the non-streamed chat / completions answers (chosen by a hash of the prompt) get their text "
           "corrupted (digits +1, letter case swapped); status, schema and usage stay valid",
           ("OAI-EVAL-003",), False, (CHAT, COMPLETIONS), Hooks(response=corrupt_answers)),
+    # rate limits (issue 13 §5): a conformance request answered 429 fails (never retried); the eval
+    # runner waits Retry-After, retries (at most 3 times) and counts it
+    Fault("rate-limit-429",
+          "a tenth of the generation requests (drawn per request from the seeded generator) are answered 429 Too "
+          "Many Requests with Retry-After: 1 and a rate_limit_error envelope by the proxy (not sent upstream)",
+          ("HTTP-STATUS-001",), False, _GENERATION, Hooks(request=rate_limited)),
     # neutral: a correct suite flags none of these (INFO at most)
     Fault("keepalive-comments", "a ': keep-alive' comment block between events", (), True, (),
           Hooks(events=keepalive)),

@@ -97,6 +97,12 @@ OPTIONS: tuple[Option, ...] = (
            "a directory holding conformance.json works too", None),
     Option("save-baseline", "write this run's conformance.json (with its gate) to PATH as a baseline for "
            "--baseline (parents created; a directory gets conformance.json inside)", None),
+    Option("cost-threshold", "REQUESTS[,TOKENS]: print a warning block before the run when its cost estimate "
+           "(requests; prompt + output tokens) exceeds either", "2000,2000000"),
+    Option("max-cost", "REQUESTS[,TOKENS]: refuse to start (exit 4, the estimate printed) a run whose cost "
+           "estimate exceeds either", None),
+    Option("cost-per-mtok", "IN,OUT: price per million prompt / output tokens, to print the estimate as money",
+           None),
 )
 
 LONG_CONTEXT_TIERS = ("off", "boundary", "full")
@@ -173,6 +179,12 @@ def resolve(
         raise UsageError("--eval-repeat must be >= 1")
     if (values["llmconf_eval_baseline"] or values["llmconf_eval_save_baseline"]) and not evals:
         raise UsageError("--eval-baseline / --eval-save-baseline need --eval NAME[,NAME]")
+    from conformance.harness import cost  # noqa: PLC0415 - config stays importable on its own
+
+    cost.Limit.parse(values["llmconf_cost_threshold"], "--cost-threshold")
+    if values["llmconf_max_cost"]:
+        cost.Limit.parse(values["llmconf_max_cost"], "--max-cost")
+    cost.parse_prices(values["llmconf_cost_per_mtok"])
     return Settings(
         endpoint=endpoint,
         model=values["llmconf_model"],
@@ -208,6 +220,9 @@ def resolve(
         allure_html=values["llmconf_allure_html"],
         baseline=values["llmconf_baseline"] or None,
         save_baseline=values["llmconf_save_baseline"] or None,
+        cost_threshold=values["llmconf_cost_threshold"],
+        max_cost=values["llmconf_max_cost"] or None,
+        cost_per_mtok=values["llmconf_cost_per_mtok"] or None,
         sources=sources,
     )
 
@@ -252,6 +267,10 @@ class Settings:
     #: --baseline / --save-baseline: the release gate (conformance.harness.gating)
     baseline: str | None = None
     save_baseline: str | None = None
+    #: the cost estimate (conformance.harness.cost): warning threshold, refusal limit, prices
+    cost_threshold: str = "2000,2000000"
+    max_cost: str | None = None
+    cost_per_mtok: str | None = None
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property

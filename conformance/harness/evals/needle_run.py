@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from conformance.harness.checks import completions as cmpl_checks
 from conformance.harness.checks import openai as oai_checks
 from conformance.harness.evals import needle as nd
+from conformance.harness.evals import runner
 from conformance.harness.failures import UsageError
 
 #: Output room per API: chat models write a sentence, the completions answer prefix needs ~10.
@@ -153,6 +154,8 @@ class Run:
     wall_s: float = 0.0
     request_params: dict[str, Any] = field(default_factory=dict)
     streamed: bool = False
+    #: requests sent, 429 answers, retries, waits (evaluation traffic: a 429 is waited for and retried)
+    counters: runner.Counters = field(default_factory=lambda: runner.Counters())
 
 
 def request_body(item: nd.Item, *, stream: bool, include_usage: bool) -> dict[str, Any]:
@@ -180,11 +183,15 @@ def _usage_numbers(usage: Any) -> tuple[int | None, int | None]:
     return (prompt if isinstance(prompt, int) else None, cached if isinstance(cached, int) else None)
 
 
-def ask(oai: Any, cw: Window, item: nd.Item, *, stream: bool, include_usage: bool) -> Result:
-    """Send one item and score its answer (content only, never reasoning)."""
+def ask(oai: Any, cw: Window, item: nd.Item, *, stream: bool, include_usage: bool,
+        counters: runner.Counters | None = None, sleep: Callable[[float], None] = time.sleep) -> Result:
+    """Send one item and score its answer (content only, never reasoning). A 429 is evaluation
+    traffic's rate limit: waited for and retried like the accuracy evals' (runner.send_with_retries)."""
     api = item.api
     body = oai.with_defaults(api, request_body(item, stream=stream, include_usage=include_usage))
-    ex = oai.raw("POST", PATHS[api], json_body=body, stream=stream, timeouts=cw.timeouts(item.tokens))
+    ex = runner.send_with_retries(oai, PATHS[api], body, counters if counters is not None else runner.Counters(),
+                                  cw.progress, label=f"needle {item.id}", sleep=sleep, stream=stream,
+                                  timeouts=cw.timeouts(item.tokens))
     timings: dict[str, Any] | None = None
     if stream:
         chunks = oai.stream_exchange(ex, completions=api == "completions")
@@ -258,7 +265,7 @@ def run(oai: Any, cw: Window, settings: NeedleSettings, *, streaming: bool, stre
         on_plan(out)
     started = time.monotonic()
     for number, item in enumerate(planned.items, 1):
-        result = ask(oai, cw, item, stream=streaming, include_usage=stream_usage)
+        result = ask(oai, cw, item, stream=streaming, include_usage=stream_usage, counters=out.counters)
         out.results.append(result)
         out.wall_s = time.monotonic() - started
         if on_result is not None:

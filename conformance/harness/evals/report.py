@@ -58,8 +58,9 @@ def _median(values: Iterable[float | None]) -> float | None:
 
 def document(*, grid: Grid, items: Sequence[dict[str, Any]], planned: int, model: str, endpoint: str,
              window: dict[str, Any], request: dict[str, Any], wall_s: float, floor: float | None,
-             complete: bool, error: str | None = None) -> dict[str, Any]:
-    """The ``needle.json`` document."""
+             complete: bool, error: str | None = None, counters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``needle.json`` document (``counters``: requests sent, 429 answers, retries and waits of
+    the run, :meth:`conformance.harness.evals.runner.Counters.as_dict`)."""
     return {
         "eval": "needle",
         "suite_version": __version__,
@@ -88,6 +89,7 @@ def document(*, grid: Grid, items: Sequence[dict[str, Any]], planned: int, model
             "median_ttft_s": _median(r["ttft_s"] for r in items),
             "median_prefill_tokens_per_s": _median(r["prefill_tokens_per_s"] for r in items),
         },
+        **({"counters": counters} if counters is not None else {}),
         "items": list(items),
     }
 
@@ -113,6 +115,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- {doc['timings']['requests']} of {grid['requests_planned']} requests in {doc['timings']['wall_s']} s; "
         f"median TTFT {doc['timings']['median_ttft_s']} s, median prefill "
         f"{doc['timings']['median_prefill_tokens_per_s']} tokens/s",
+        *([f"- rate limits: {c['rate_limited']} × 429 ({c['retried_after_429']} retried, "
+           f"{c.get('gave_up_after_429', 0)} gave up, waited {c['waited_s']} s) over {c['requests']} requests sent"]
+          if (c := doc.get("counters")) else []),
         "",
         "| variant | accuracy | Wilson 95 % | n | no answer | distractor value |",
         "|---|---|---|---|---|---|",
@@ -242,4 +247,7 @@ def summary_line(doc: dict[str, Any]) -> str:
         acc = "n/a" if o["accuracy"] is None else f"{o['accuracy']:.3f}"
         parts.append(f"{variant} {o['correct']}/{o['n']} = {acc} [{o['wilson95'][0]:.3f}, {o['wilson95'][1]:.3f}]")
     return (f"needle retrieval ({doc['api']} API, {doc['timings']['requests']} requests, seed {doc['seed']}): "
-            + "; ".join(parts) + " (an evaluation, not a conformance verdict; reports/evals/needle.md)")
+            + "; ".join(parts)
+            + (f"; rate-limited: {c['rate_limited']} × 429, waited {c['waited_s']} s"
+               if (c := doc.get("counters") or {}).get("rate_limited") else "")
+            + " (an evaluation, not a conformance verdict; reports/evals/needle.md)")

@@ -142,6 +142,7 @@ class Counters:
     requests: int = 0
     rate_limited: int = 0        # 429 answers seen
     retried: int = 0             # requests sent again after a 429
+    gave_up: int = 0             # requests still answered 429 after the last retry (judged as sent)
     waited_s: float = 0.0
     protocol_errors: int = 0     # items whose response broke a passive check that stops judging
     transport_errors: int = 0    # items whose request raised (timeout, connection)
@@ -149,6 +150,7 @@ class Counters:
 
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "rate_limited": self.rate_limited, "retried_after_429": self.retried,
+                "gave_up_after_429": self.gave_up,
                 "waited_s": round(self.waited_s, 1), "protocol_errors": self.protocol_errors,
                 "transport_errors": self.transport_errors}
 
@@ -156,19 +158,31 @@ class Counters:
 def send(oai: Any, item: sets.Item, body: dict[str, Any], counters: Counters,
          progress: Callable[[str], None], *, sleep: Callable[[float], None] = time.sleep) -> Exchange:
     """POST one item (worker thread). A 429 is waited for and retried at most RETRIES_429 times."""
+    return send_with_retries(oai, PATHS[item.api], body, counters, progress, label=item.id, sleep=sleep)
+
+
+def send_with_retries(oai: Any, path: str, body: dict[str, Any], counters: Counters,
+                      progress: Callable[[str], None], *, label: str,
+                      sleep: Callable[[float], None] = time.sleep, **raw: Any) -> Exchange:
+    """POST one evaluation request (any thread). Evaluation traffic only: a 429 is counted, waited
+    for (Retry-After, at most MAX_WAIT_S) and retried at most RETRIES_429 times, each wait printed;
+    the last answer, whatever it is, is returned to be judged. Conformance requests never come
+    here: they are judged as answered (a 429 is an HTTP-STATUS-001 failure)."""
     for attempt in range(RETRIES_429 + 1):
         with counters.lock:
             counters.requests += 1
-        ex = oai.raw("POST", PATHS[item.api], json_body=body)
+        ex = oai.raw("POST", path, json_body=body, **raw)
         if ex.status != 429:
             return ex
         wait = min(MAX_WAIT_S, retry_after_seconds(ex.header("retry-after")))
         with counters.lock:
             counters.rate_limited += 1
         if attempt == RETRIES_429:
-            progress(f"{item.id}: 429 again after {RETRIES_429} retries: judged as an error status")
+            with counters.lock:
+                counters.gave_up += 1
+            progress(f"{label}: 429 again after {RETRIES_429} retries: judged as an error status")
             return ex
-        progress(f"{item.id}: 429 Too Many Requests, Retry-After {ex.header('retry-after') or '(none)'}: "
+        progress(f"{label}: 429 Too Many Requests, Retry-After {ex.header('retry-after') or '(none)'}: "
                  f"waiting {wait:.1f} s (retry {attempt + 1}/{RETRIES_429})")
         with counters.lock:
             counters.retried += 1
@@ -422,9 +436,13 @@ def summary_line(doc: Mapping[str, Any]) -> str:
     acc = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.3f}"
     gate = doc.get("gate") or {}
     flip = doc.get("flip")
+    c = doc.get("counters") or {}
     return (f"{doc['set']} {doc['version']}: {a['correct']}/{a['n']} = {acc} [{a['wilson95'][0]:.3f}, "
             f"{a['wilson95'][1]:.3f}], no answer {a['no_answer']}"
             + (f", flip rate {flip['flips']}/{flip['n']}" if flip else "")
+            + (f", rate-limited: {c['rate_limited']} × 429 ({c.get('retried_after_429', 0)} retried, "
+               f"{c.get('gave_up_after_429', 0)} gave up, waited {c.get('waited_s', 0)} s)"
+               if c.get("rate_limited") else "")
             + f"; gate {gate.get('state', 'not reached')} ({doc['wall_s']} s; reports/evals/{doc['set']}.json)")
 
 
@@ -465,7 +483,9 @@ def markdown(docs: Sequence[Mapping[str, Any]]) -> str:
             lines.append("- tasks: " + "; ".join(
                 f"{t} {x['correct']}/{x['n']} = {_pct(x['accuracy'])}" for t, x in d["tasks"].items()))
         c = d["counters"]
-        lines.append(f"- requests {c['requests']}, 429 answers {c['rate_limited']} (waited {c['waited_s']} s), "
+        lines.append(f"- requests {c['requests']}, 429 answers {c['rate_limited']} (retried "
+                     f"{c.get('retried_after_429', 0)}, gave up {c.get('gave_up_after_429', 0)}, waited "
+                     f"{c['waited_s']} s), "
                      f"protocol errors {c['protocol_errors']}, transport errors {c['transport_errors']}; "
                      f"params `{json.dumps({k: v for k, v in d['request_params'].items() if k != 'path'}, sort_keys=True)}`"
                      f" on {d['request_params'].get('path')}")
