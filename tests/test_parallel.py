@@ -204,6 +204,8 @@ def test_parallel_run_writes_the_serial_runs_reports(run_plugin):
     assert pdoc["gate"]["state"] == sdoc["gate"]["state"] == "FAIL"
     assert pdoc["gate"]["line"] == sdoc["gate"]["line"]
     assert sorted(pdoc["test_durations_s"]) == sorted(sdoc["test_durations_s"])
+    assert pdoc["cost_estimate"] == sdoc["cost_estimate"]  # estimated from a worker's selection under -n
+    assert pdoc["traffic"]["totals"] == sdoc["traffic"]["totals"]
     assert "llmconf gate: FAIL" in par.stdout.str() and "2 workers" in par.stdout.str()
     junit = (out / "junit.xml").read_text()
     assert junit.count("<testcase ") == 9

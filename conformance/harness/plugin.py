@@ -1000,6 +1000,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for d in state.profile.deviations:
         reason = d.reason + (" (intermittent)" if d.intermittent else "")
         deviations[d.requirement] = f"{deviations[d.requirement]}; {reason}" if d.requirement in deviations else reason
+    estimate = getattr(config.pluginmanager.get_plugin("llmconf-cost-estimate"), "estimate", None)
+    if estimate is not None:  # what the run was expected to cost, beside what it did (traffic)
+        doc["cost_estimate"] = {"requests": estimate.requests, "prompt_tokens": estimate.prompt_tokens,
+                                "output_tokens": estimate.output_tokens, "line": estimate.line()}
     _gate(session, state, doc, reports)
     reporting.write_summary_md(reports / "summary.md", doc, titles, deviations)
     alluredir = getattr(config.option, "allure_report_dir", None)
