@@ -211,9 +211,13 @@ class SuitePath:
 
     ``strict=True`` is the path before issue 13: the byte-level parser, the standard library's
     ``json.loads``, one compiled ``is_valid`` call per object. ``strict=False`` is the path now:
-    the parser's fast path, :func:`conformance.harness.streams.base.decode_all` (orjson with
-    ``json``'s semantics) and :meth:`~conformance.harness.schemas.SchemaSet.invalid_indices` (one compiled
-    call per schema and stream)."""
+    the parser's fast path, the payloads picked as the stream layers pick them
+    (:func:`~conformance.harness.streams.base.payload_texts`),
+    :func:`conformance.harness.streams.base.decode_all` (orjson with ``json``'s semantics) and
+    :meth:`~conformance.harness.schemas.SchemaSet.invalid_indices` /
+    :meth:`~conformance.harness.schemas.SchemaSet.invalid_indices_by_type` (one compiled call per
+    stream, or per run of one event type, against the batch schemas; the written schemas one by one
+    only where that finds an invalid object)."""
 
     def __init__(self, api: str, *, strict: bool, schemas: Any = None) -> None:
         from conformance.harness.schemas import SchemaSet, schema_id
@@ -222,6 +226,7 @@ class SuitePath:
         self.api, self.strict = api, strict
         self.schemas = schemas or SchemaSet()
         self.decode_all = _stdlib_decode_all if strict else base.decode_all
+        self.payload_texts = base.payload_texts
         self.prefix = SCHEMA_PREFIX[api]
         self._schema_id = schema_id
 
@@ -234,9 +239,10 @@ class SuitePath:
             feed(chunk, t=i * 0.01)
         parser.close()
         events = parser.events
-        texts = [e.data for e in events if e.data != "[DONE]"]
-        objects = (_stdlib_decode_all(texts) if self.strict
-                   else self.decode_all(texts, source=b"".join(map(_RAW, events))))
+        if self.strict:
+            objects = _stdlib_decode_all([e.data for e in events if e.data != "[DONE]"])
+        else:  # as the stream layers do it (EventStream._scan)
+            objects = self.decode_all(self.payload_texts(events), source=b"".join(map(_RAW, events)))
         if self.strict:  # one compiled is_valid call per object, by type
             groups: dict[str, list[Any]] = {}
             for obj in objects:

@@ -85,6 +85,51 @@ def test_fast_path_equals_the_strict_parser_one_event_per_chunk(raw):
     assert state(fast) == state(strict)
 
 
+#: Blocks mixed into a stream that repeats one event line: other event lines, and every way a block
+#: can miss the usual shape (no data, two data lines, no event line, an empty or odd type, invalid
+#: UTF-8, another field, CR line ends, a stray blank line).
+OTHER_BLOCKS = [b"event: response.created\ndata: {}\n\n", b"event: ping\ndata: {\"type\": \"ping\"}\n\n",
+                b"event: content_block_delta\ndata: x\n\n", b"data: {\"a\": 1}\n\n", b"event: x\n\n",
+                b"event: x\ndata: a\ndata: b\n\n", b": comment\n\n", b"event: \ndata: v\n\n", b"event:  x\ndata: v\n\n",
+                b"event: \xff\ndata: v\n\n", b"event: x\nid: 1\ndata: v\n\n", b"event: x\ndata: \xff\n\n",
+                b"event: x\r\ndata: v\r\n\r\n", b"eventx: y\ndata: v\n\n", b"event: x\ndata:v\n\n", b"event: x\ndata: v\n\n\n",
+                b"event: x\ndata: \ndata: v\n\n", b"event: response.output_text.delta\n\n"]
+
+
+def _dominated(parts: tuple[bytes, list[str], list[tuple[int, bytes]]]) -> bytes:
+    etype, values, others = parts
+    blocks = [b"event: " + etype + b"\ndata: " + v.encode() + b"\n\n" for v in values]
+    for pos, block in others:
+        blocks.insert(pos % (len(blocks) + 1), block)
+    return b"".join(blocks)
+
+
+dominated = st.tuples(
+    st.sampled_from([b"response.output_text.delta", b"content_block_delta", "é".encode(), b"x"]),
+    st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=8),
+             min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(OTHER_BLOCKS)), max_size=10),
+).map(_dominated)
+
+
+@given(raw=dominated, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=4))
+@settings(max_examples=800, deadline=None)
+@example(raw=b"event: a\ndata: 1\n\nevent: a\ndata: 2\n\nevent: b\ndata: 3\n\nevent: a\ndata: 4\n\n"
+             b"event: a\ndata: 5\n\n", cuts=[])
+@example(raw=b"event: a\ndata: 1\n\nevent: a\ndata: 2\n\nevent: a\n\nevent: a\ndata: 4\ndata: 5\n\n", cuts=[])
+def test_fast_path_equals_the_strict_parser_on_streams_of_one_event_line(raw, cuts):
+    """Streams repeating one event line with others mixed in: the fast path cuts the repeated
+    ones at a known length and the others one by one (or all with partition), and gives up on
+    any block that is not of the usual shape; the strict parser is the reference."""
+    for chunks in ([raw], chunked(raw, cuts)):
+        fast, strict = SSEParser(), SSEParser(strict=True)
+        for i, chunk in enumerate(chunks):
+            assert fast.feed(chunk, t=float(i)) == strict.feed(chunk, t=float(i))
+            assert state(fast) == state(strict)
+        assert fast.close() == strict.close()
+        assert state(fast) == state(strict)
+
+
 def test_fast_path_handles_the_usual_shapes_without_diagnostics():
     raw = b"event: message_start\ndata: {}\n\ndata: {\"a\": 1}\n\ndata: [DONE]\n\n"
     p = SSEParser()
@@ -216,3 +261,20 @@ def test_batch_validation_finds_exactly_the_invalid_instances(api, schema_set):
         expected = [i for i, inst in enumerate(instances) if bad(inst)]
         assert schema_set.invalid_indices_by_type(instances, prefix, known) == expected
     assert expected  # the mutations break something
+
+
+@given(datas=st.lists(st.sampled_from(["[DONE]", '{"a": 1}', "x", "", " [DONE]"]), max_size=8),
+       stop_at_done=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_payload_texts_equals_the_loop(datas, stop_at_done):
+    from conformance.harness.sse import SSEEvent
+
+    events = [SSEEvent("message", d, None, None, 0, 0.0) for d in datas]
+    expected: list[str] = []
+    for event in events:  # the stream layers' loop before issue 13
+        if event.data == "[DONE]":
+            if stop_at_done:
+                break
+            continue
+        expected.append(event.data)
+    assert base.payload_texts(events, stop_at_done=stop_at_done) == expected

@@ -12,7 +12,15 @@ Layout (see ``schemas/README.md``):
   per profile; the registry composes them.
 
 Validation has a compiled fast path (``jsonschema-rs``); the pure-Python ``jsonschema`` validator
-runs only when an instance is invalid, to produce the detailed, path-sorted error list.
+runs only when an instance is invalid, to produce the detailed, path-sorted error list. A whole
+stream is checked with one compiled call per run of events of one type
+(:meth:`SchemaSet.invalid_indices_by_type`), against the schemas with two equivalence-preserving
+rewrites (:func:`chain_discriminated_branches`: a discriminated ``allOf`` of ``if``/``then`` becomes an
+``if``/``else`` chain, so a union stops at its matching alternative; :func:`given_type`: a run of
+type T is checked without the ``type`` const every item of it meets); only where that call finds an
+invalid instance are the instances checked one by one against the schemas as written, and only
+those get the error list. Verdicts and errors are those of the schemas as written
+(``tests/test_schema_fast_path.py`` proves the equivalence).
 """
 
 from __future__ import annotations
@@ -185,18 +193,129 @@ def _truncate(value: Any, limit: int = 200) -> Any:
 _TYPE = itemgetter("type")
 
 
-def _all_typed(items: list[Any], known: frozenset[str]) -> bool:
-    """Every item is a dict whose ``type`` is a known string (the usual stream), checked in C."""
-    try:
-        return set(map(_TYPE, items)) <= known
-    except (TypeError, KeyError):
-        return False
-
-
 def _type_key(inst: Any, known: frozenset[str]) -> str | None:
     """The known string ``type`` of an instance, else None (not judged)."""
     etype = inst.get("type") if isinstance(inst, dict) else None
     return etype if isinstance(etype, str) and etype in known else None
+
+
+# --- the batch path's equivalence-preserving rewrite ---------------------------------------------
+
+#: Keywords whose value is a map of names to subschemas / a subschema / a list of subschemas
+#: (JSON Schema 2020-12 applicators; ``$defs`` included): what :func:`_subschemas` walks.
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_ONE = ("items", "additionalItems", "additionalProperties", "not", "if", "then", "else", "contains",
+               "propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def _subschemas(node: Any) -> Iterable[dict[str, Any]]:
+    """Every schema object in ``node`` (itself included), by the applicator keywords only (a
+    ``const``/``enum``/``default``/``examples`` value is data, never walked)."""
+    if not isinstance(node, dict):
+        return
+    yield node
+    for key in _SCHEMA_MAPS:
+        members = node.get(key)
+        if isinstance(members, dict):
+            for sub in members.values():
+                yield from _subschemas(sub)
+    for key in _SCHEMA_ONE:
+        yield from _subschemas(node.get(key))
+    for key in _SCHEMA_LISTS:
+        members = node.get(key)
+        if isinstance(members, list):
+            for sub in members:
+                yield from _subschemas(sub)
+
+
+def _discriminated_branch(branch: Any) -> tuple[str, str] | None:
+    """``(K, c)`` when ``branch`` is exactly ``{"if": {"properties": {K: {"const": c}}, "required":
+    [K]}, "then": <schema>}`` with ``c`` a string (no ``else``, nothing else); None otherwise."""
+    if not isinstance(branch, dict) or set(branch) != {"if", "then"}:
+        return None
+    cond = branch["if"]
+    if not isinstance(cond, dict) or set(cond) != {"properties", "required"}:
+        return None
+    props, required = cond["properties"], cond["required"]
+    if not isinstance(props, dict) or len(props) != 1 or required != list(props):
+        return None
+    (key, sub), = props.items()
+    if not isinstance(sub, dict) or set(sub) != {"const"} or not isinstance(sub["const"], str):
+        return None
+    return key, sub["const"]
+
+
+def chain_discriminated_branches(documents: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A copy of ``documents`` where every schema node of the form ``{"type": "object", ...,
+    "allOf": [{"if": K == c1, "then": T1}, ..., {"if": K == cn, "then": Tn}]}`` (each ``if`` exactly
+    ``{"properties": {K: {"const": ci}}, "required": [K]}``, one K, distinct string ci) has its
+    ``allOf`` replaced by the chain ``{"if": K == c1, "then": T1, "else": {"if": K == c2, ...}}``
+    (merged into the node when it has no ``if``/``then``/``else`` of its own, else as the one
+    ``allOf`` member). The compiled validator then stops at the branch that matches instead of
+    trying every ``if``.
+
+    Equivalent on every instance: a non-object fails ``"type": "object"`` under both; for an
+    object, at most one ``if`` holds (K has one value, the ci differ): if ``if_j`` holds, both
+    require exactly ``T_j`` (every other ``if`` fails, and a failing ``if`` without ``else`` is
+    vacuous); if none holds, both require nothing. The annotations collected (what
+    ``unevaluated*`` would see) are the same too, but the rewrite is not made at all when any
+    document uses ``unevaluatedProperties``/``unevaluatedItems``, or when a ``$ref`` points into an
+    ``allOf`` (whose members the rewrite moves)."""
+    out = copy.deepcopy(dict(documents))
+    text = json.dumps(out)
+    if '"unevaluatedProperties"' in text or '"unevaluatedItems"' in text:
+        return out
+    for doc in out.values():
+        for node in _subschemas(doc):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and "/allOf" in ref.partition("#")[2]:
+                return out
+    for doc in out.values():
+        for node in list(_subschemas(doc)):
+            branches = node.get("allOf")
+            if node.get("type") != "object" or not isinstance(branches, list) or len(branches) < 2:
+                continue
+            keys = [_discriminated_branch(b) for b in branches]
+            if None in keys or len({k for k, _ in keys}) != 1 or len({c for _, c in keys}) != len(keys):
+                continue
+            chain: dict[str, Any] | None = None
+            for branch in reversed(branches):
+                link = {"if": branch["if"], "then": branch["then"]}
+                if chain is not None:
+                    link["else"] = chain
+                chain = link
+            assert chain is not None
+            del node["allOf"]
+            if {"if", "then", "else"} & set(node):
+                node["allOf"] = [chain]
+            else:
+                node.update(chain)
+    return out
+
+
+#: The keywords a schema may have for :func:`given_type` to apply (no keyword that could look at
+#: ``type`` other than ``properties``/``required``: no ``additionalProperties``, no applicator).
+_GIVEN_TYPE_KEYS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "examples", "default",
+                              "deprecated", "readOnly", "writeOnly", "type", "required", "properties"})
+
+
+def given_type(doc: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
+    """``doc`` for instances known to be objects whose ``type`` member is the string ``kind``:
+    a copy without ``properties.type`` (when it is exactly ``{"const": kind}``) and without
+    ``"type"`` in ``required``; None when ``doc`` has any keyword beyond ``properties``,
+    ``required``, ``"type": "object"`` and annotations (another keyword could see ``type``).
+
+    Equivalent to ``doc`` on every such instance: the const and the required member are met, and
+    nothing else in ``doc`` reads the ``type`` member."""
+    props, required = doc.get("properties"), doc.get("required", [])
+    if (not set(doc) <= _GIVEN_TYPE_KEYS or doc.get("type") != "object" or not isinstance(props, dict)
+            or props.get("type") != {"const": kind} or not isinstance(required, list)):
+        return None
+    spec = copy.deepcopy(dict(doc))
+    del spec["properties"]["type"]
+    spec["required"] = [k for k in required if k != "type"]
+    return spec
 
 
 @dataclass
@@ -231,6 +350,15 @@ class SchemaSet:
     @cached_property
     def _rs_registry(self) -> Any:
         return jsonschema_rs.Registry(list(self.documents.items()))
+
+    @cached_property
+    def _batch_documents(self) -> dict[str, dict[str, Any]]:
+        """The documents after :func:`chain_discriminated_branches` (the batch path's schemas)."""
+        return chain_discriminated_branches(self.documents)
+
+    @cached_property
+    def _rs_batch_registry(self) -> Any:
+        return jsonschema_rs.Registry(list(self._batch_documents.items()))
 
     def _compiled(self, sid: str) -> Any:
         validator = self._fast.get(sid)
@@ -276,15 +404,36 @@ class SchemaSet:
         return bool(self._compiled(schema_id(name)).is_valid(instance))
 
     def _compiled_array(self, sid: str) -> Any:
-        """A compiled ``{"type": "array", "items": {"$ref": sid}}``: one call validates a whole
-        stream's instances (valid exactly when every item is valid under ``sid``)."""
+        """A compiled ``{"type": "array", "items": {"$ref": sid}}`` over the batch registry
+        (:func:`chain_discriminated_branches`): one call validates a whole stream's instances
+        (valid exactly when every item is valid under ``sid``)."""
         key = f"{sid}#items"
         validator = self._fast.get(key)
         if validator is None:
             self._document(sid)
             doc = {"$schema": DRAFT, "type": "array", "items": {"$ref": sid}}
-            validator = jsonschema_rs.validator_for(doc, registry=self._rs_registry,
+            validator = jsonschema_rs.validator_for(doc, registry=self._rs_batch_registry,
                                                     base_uri=f"{ID_BASE}_items/{len(self._fast)}.json")
+            self._fast[key] = validator
+        return validator
+
+    def _compiled_run(self, sid: str, kind: str) -> Any:
+        """A compiled validator of a list of instances whose ``type`` is the string ``kind``
+        (a run found by :meth:`invalid_indices_by_type`): valid exactly when every item is valid
+        under ``sid``. Where :func:`given_type` applies, the items are checked against ``sid``
+        without its ``type`` const (which every item meets); else it is :meth:`_compiled_array`."""
+        key = f"{sid}#run"
+        validator = self._fast.get(key)
+        if validator is None:
+            self._document(sid)  # an unknown $id is a HarnessError
+            spec = given_type(self._batch_documents[sid], kind)
+            if spec is None:
+                validator = self._compiled_array(sid)
+            else:
+                spec["$id"] = f"{ID_BASE}_runs/{len(self._fast)}.json"  # its own "#/$defs/..." resolve in it
+                doc = {"$schema": DRAFT, "type": "array", "items": spec}
+                validator = jsonschema_rs.validator_for(doc, registry=self._rs_batch_registry,
+                                                        base_uri=f"{ID_BASE}_runs/{len(self._fast)}-items.json")
             self._fast[key] = validator
         return validator
 
@@ -302,23 +451,32 @@ class SchemaSet:
 
     def invalid_indices_by_type(self, instances: Sequence[Any], prefix: str, types: Iterable[str]) -> list[int]:
         """Positions of the instances whose string ``type`` is one of ``types`` and that are
-        invalid under the schema ``prefix + type`` (others are not judged), in order. The
-        instances are grouped by type in C (a sort on the type, then groupby) and each group is
-        checked with one compiled call (:meth:`invalid_indices`)."""
+        invalid under the schema ``prefix + type`` (others are not judged), in order. A stream
+        comes in runs of one type (400 deltas between a few lifecycle events), found in C
+        (``itertools.groupby`` on the type): each run is checked with one compiled call on a slice
+        of the list (:meth:`_compiled_run`, the batch schemas), and only a run found invalid is
+        checked item by item against the schema as written."""
         known = types if isinstance(types, (set, frozenset)) else frozenset(types)
         items = instances if isinstance(instances, list) else list(instances)
-        if _all_typed(items, known):  # the usual stream: grouped in C
-            kinds = list(map(_TYPE, items))
-            order = sorted(range(len(items)), key=kinds.__getitem__)
-        else:  # some are not judged (no object, no known string type)
-            kinds = [_type_key(inst, known) for inst in items]
-            order = sorted((i for i, kind in enumerate(kinds) if kind is not None), key=kinds.__getitem__)
+        try:  # the usual stream: every item a dict with a known string type, runs found in C
+            runs = [(kind, len(list(run))) for kind, run in groupby(items, _TYPE)]
+            typed = all(isinstance(kind, str) and kind in known for kind, _ in runs)
+        except (TypeError, KeyError):
+            typed = False
+        if not typed:  # some are not judged (no object, no known string type): None for those
+            runs = [(kind, len(list(run))) for kind, run in groupby(_type_key(inst, known) for inst in items)]
         bad: list[int] = []
-        for kind, group in groupby(order, key=kinds.__getitem__):
-            positions = list(group)
-            bad.extend(positions[j] for j in self.invalid_indices(list(map(items.__getitem__, positions)),
-                                                                  prefix + kind))
-        return sorted(bad)
+        start = 0
+        for kind, size in runs:
+            end = start + size
+            if kind is not None:
+                sid = schema_id(prefix + kind)
+                chunk = items[start:end]
+                if not self._compiled_run(sid, kind).is_valid(chunk):  # then one by one, as written
+                    validator = self._compiled(sid)
+                    bad.extend(start + j for j, inst in enumerate(chunk) if not validator.is_valid(inst))
+            start = end
+        return bad
 
     def invalid_indices(self, instances: Sequence[Any], name: str) -> list[int]:
         """Positions of the instances that are invalid under schema ``name`` (in order). The

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import partial
-from itertools import accumulate, repeat
-from operator import add, itemgetter
+from itertools import accumulate, compress, count, repeat
+from operator import add, getitem, itemgetter, not_
 from typing import Any, NamedTuple
 
 # Diagnostic codes (stable: checks and fixtures refer to them).
@@ -62,6 +61,59 @@ class SSEEvent(NamedTuple):
 
 
 _new_event = tuple.__new__
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+_BOM = b"\xef\xbb\xbf"
+_DATA_SEP = b"\ndata: "
+
+
+def _typed_parts(blocks: list[bytes]) -> tuple[list[str], list[bytes]] | None:
+    """``(fields, values)`` of blocks ``b"event: <field>\ndata: <value>"`` cut at each block's first
+    ``\ndata: `` (the field decoded), or None when a block has no ``\ndata: `` or its part before
+    it does not start with ``event: ``. (:meth:`SSEParser._bulk` has proven by counting that each
+    block holds exactly one line end; that it is the one in ``\ndata: `` is proven here.)
+
+    A stream repeats one event line (400 deltas between a few lifecycle events): the blocks that
+    start with the middle block's ``event:`` line and ``\ndata: `` are cut at that known length in
+    C, the few others one by one; with more than a quarter of others, every block is cut with
+    ``bytes.partition`` (also in C)."""
+    n = len(blocks)
+    names: dict[bytes, str] = {}
+
+    def name(head: bytes) -> str | None:
+        field = names.get(head)
+        if field is None:
+            if not head.startswith(b"event: "):
+                return None
+            field = names[head] = head[7:].decode()  # UnicodeDecodeError: the caller's
+        return field
+
+    head, sep, _ = blocks[n // 2].partition(_DATA_SEP)
+    if sep:
+        prefix = head + sep
+        others = list(compress(count(), map(not_, map(bytes.startswith, blocks, repeat(prefix)))))
+        if len(others) <= n // 4:
+            common = name(head)
+            if common is None:
+                return None
+            fields = [common] * n
+            values = list(map(getitem, blocks, repeat(slice(len(prefix), None))))
+            for i in others:
+                head_i, sep_i, values[i] = blocks[i].partition(_DATA_SEP)
+                field = name(head_i) if sep_i else None
+                if field is None:
+                    return None
+                fields[i] = field
+            return fields, values
+    triples = list(map(bytes.partition, blocks, repeat(_DATA_SEP)))
+    if not all(map(_SECOND, triples)):
+        return None
+    heads = list(map(_FIRST, triples))
+    for head in set(heads):  # few distinct event lines: each checked and decoded once
+        if name(head) is None:
+            return None
+    values = list(map(_THIRD, triples))
+    del triples  # N tuples freed before N events are made (fewer objects for the GC to visit)
+    return list(map(names.__getitem__, heads)), values
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +182,11 @@ class SSEParser:
                 data = bytes(buf) + data
                 buf.clear()
             self._fast(data, t)
+        elif not self.strict and not buf and not _BOM.startswith(data[:3]) and b"\r" not in data:
+            # The first chunk (a whole recorded body, or the live stream's first event), no BOM:
+            # what the branch below does, without copying it into _buf and back.
+            self._started = True
+            self._fast(data, t)
         else:
             buf.extend(data)
             self._strip_bom()
@@ -146,12 +203,12 @@ class SSEParser:
         if self._started:
             return
         head = bytes(self._buf[:3])
-        if head == b"\xef\xbb\xbf":
+        if head == _BOM:
             del self._buf[:3]
             self.diagnostics.append(Diagnostic(BOM, 0, "leading UTF-8 BOM stripped"))
             self._offset = 3
             self._started = True
-        elif not (len(head) < 3 and b"\xef\xbb\xbf".startswith(head)):
+        elif not (len(head) < 3 and _BOM.startswith(head)):
             self._started = True
 
     def _count_ending(self, kind: str, offset: int) -> None:
@@ -305,38 +362,41 @@ class SSEParser:
         The shape is proven by counting: with N events split on what separates them (``\n\ndata: ``,
         or ``\n\n`` with every part starting ``event: ``), the separators and the final blank line
         hold 2N line ends; a region with 2N line ends in all (data-only) has no other, and one with
-        3N in all whose every event has a ``\ndata: `` has exactly one more per event. Each type and value
-        is decoded on its own (valid exactly when its line is). Everything per event runs in C
-        (split, partition, decode, map, accumulate): no Python frame per event."""
+        3N in all whose every event has a ``\ndata: `` has exactly one more per event (so the part
+        before it, checked once per distinct value, is the whole ``event:`` line; :func:`_typed_parts`).
+        Each type and value is decoded on its own (valid exactly when its line is). Everything per
+        event runs in C (split, startswith, slicing, decode, map, accumulate): no Python frame per
+        event."""
         region = b[:end] if end < len(b) else b
         newlines = region.count(b"\n")
         fields: Any
         try:
             if region.startswith(b"data: "):
-                parts = region[6:-2].split(b"\n\ndata: ")
+                parts = region.split(b"\n\ndata: ")  # as region[6:-2].split would, without copying region
                 if newlines != 2 * len(parts):
                     return False
+                parts[0] = parts[0][6:]
+                parts[-1] = parts[-1][:-2]
                 values = list(map(bytes.decode, parts))
                 fields, types = repeat(None), repeat("message")
                 raws = list(map(add, map(add, repeat(b"data: "), parts), repeat(b"\n\n")))
             elif region.startswith(b"event: "):
-                blocks = region[:-2].split(b"\n\n")
-                if newlines != 3 * len(blocks) or not all(map(bytes.startswith, blocks, repeat(b"event: "))):
+                blocks = region.split(b"\n\n")  # region ends with a blank line: the last is b""
+                if blocks.pop() or newlines != 3 * len(blocks):
                     return False
-                triples = list(map(bytes.partition, blocks, repeat(b"\ndata: ")))
-                if not all(map(itemgetter(1), triples)):
+                typed = _typed_parts(blocks)
+                if typed is None:
                     return False
-                heads = list(map(itemgetter(0), triples))
-                names = {head: head[7:].decode() for head in dict.fromkeys(heads)}  # few distinct types
-                fields = list(map(names.__getitem__, heads))
-                values = list(map(bytes.decode, map(itemgetter(2), triples)))
+                fields, values_b = typed
+                values = list(map(bytes.decode, values_b))
+                del values_b
                 types = fields if all(fields) else [f or "message" for f in fields]
                 raws = list(map(add, blocks, repeat(b"\n\n")))
             else:
                 return False
         except UnicodeDecodeError:
             return False
-        self.events.extend(map(partial(_new_event, SSEEvent), zip(
+        self.events.extend(map(_new_event, repeat(SSEEvent), zip(
             types,
             values,
             repeat(self._last_id),

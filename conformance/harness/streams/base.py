@@ -64,6 +64,19 @@ def loads(data: str) -> Any:
 #: Stands for a text that is not JSON in :func:`decode_all`'s answer.
 NOT_JSON = object()
 _raw_of = attrgetter("raw")
+_data_of = attrgetter("data")
+
+
+def payload_texts(events: list[SSEEvent], *, stop_at_done: bool = False) -> list[str]:
+    """The ``data`` of every event but ``data: [DONE]`` (with ``stop_at_done``: of every event
+    before the first one), in order; picked in C (the usual stream has no [DONE] or one, last)."""
+    datas = list(map(_data_of, events))
+    if DONE not in datas:
+        return datas
+    first = datas.index(DONE)
+    if stop_at_done or first == len(datas) - 1:
+        return datas[:first]
+    return [d for d in datas if d != DONE]
 
 
 def decode_all(texts: list[str], *, source: bytes | None = None) -> list[Any]:
@@ -153,13 +166,7 @@ class EventStream:
         if tail is not None and tail.strip().replace("data:", "", 1).strip() == DONE:
             self.unterminated_done = True
         # Decode every payload that will be yielded in one go (decode_all), then walk the events.
-        texts: list[str] = []
-        for event in self.sse_events:
-            if event.data == DONE:
-                if stop_at_done:
-                    break
-                continue
-            texts.append(event.data)
+        texts = payload_texts(self.sse_events, stop_at_done=stop_at_done)
         # Every digit run of a payload is in its event's raw bytes (each ends with a line end).
         decoded = iter(decode_all(texts, source=b"".join(map(_raw_of, self.sse_events))))
         for i, event in enumerate(self.sse_events):
