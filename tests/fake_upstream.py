@@ -10,8 +10,10 @@ with :func:`client`.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,6 +22,30 @@ from conformance.harness.client import Client, Timeouts
 from conformance.harness.schemas import SchemaSet
 
 TIMEOUTS = Timeouts(connect_s=5, read_s=10, stream_idle_s=10, total_s=30)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, doc: Any) -> None:
+    """Answer ``doc`` as a JSON body with ``status`` (content-type and length set)."""
+    data = json.dumps(doc).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A canned upstream's base: quiet, ``GET`` lists one model ``m``, and ``self._json(status,
+    doc)`` answers a JSON body."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._json(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    def _json(self, status: int, doc: Any) -> None:
+        send_json(self, status, doc)
 
 
 def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:

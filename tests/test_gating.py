@@ -13,6 +13,7 @@ import pytest
 
 from conformance.harness import gating
 from conformance.harness.gating import FAIL, PASS, BaselineError, decide, reconcile
+from tests.plugin_runs import INI, unit_profile
 
 LEVELS = {"OAI-CHAT-001": "MUST", "OAI-CHAT-003": "MUST", "OAI-STREAM-002": "MUST", "OAI-STREAM-008": "SHOULD",
           "OAI-EVAL-003": "MUST", "OAI-STREAM-007": "MUST"}
@@ -282,9 +283,7 @@ def test_always_fails():
     raise ConformanceFailure("no [DONE] (a pre-existing failure)")
 '''
 
-PROFILE = 'name = "unit"\ndescription = "gate tests"\nserver = "unit"\nschema_flavors = ["compat"]\n' \
-          'capabilities = ["streaming", "models"]\n'
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\nasyncio_default_test_loop_scope = session\n"
+PROFILE = unit_profile("gate tests")
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from conformance.harness.client import Client, Timeouts
 from conformance.harness.failures import EndpointTimeout, TransportError
 from conformance.harness.metrics_report import is_synthetic
 from tests.hostile_server import BEHAVIOURS, MODELS_BODY, HostileServer
+from tests.plugin_runs import INI
 
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\nasyncio_default_test_loop_scope = session\n"
 MODULES = ("conformance.openai.test_chat_completions_streaming", "conformance.openai.test_chat_completions_basic")
 # test name → (the requirement it cites, whether it streams)
 TESTS = {

@@ -9,7 +9,6 @@ import json
 import math
 import time
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from conformance.harness.profiles import parse as parse_profile
 from conformance.harness.requirements import load_catalog
 from conformance.harness.sse import SSEParser
 from conformance.report import allure as allure_html
-from tests.fake_upstream import serve
+from tests.fake_upstream import JSONHandler, serve
 
 # -- building recorded exchanges ------------------------------------------------------------------
 
@@ -419,14 +418,8 @@ def test_synthetic_allure_result_is_written_and_not_counted(tmp_path):
 # -- through the plugin (pytester, canned upstream) ------------------------------------------------
 
 
-class Upstream(BaseHTTPRequestHandler):
+class Upstream(JSONHandler):
     """Chat completions: a short stream with usage, or JSON; /v1/bad answers 500."""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._json(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
@@ -447,14 +440,6 @@ class Upstream(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(0.01)  # separate arrivals: the reasoning delta comes strictly before the content
         self.wfile.write(b"data: [DONE]\n\n")
-
-    def _json(self, status: int, doc: Any) -> None:
-        data = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conformance.harness import modalities as mm
+from tests.plugin_runs import INI
 
 # --- stated_by_endpoint ---------------------------------------------------------------------------
 
@@ -271,7 +272,6 @@ def test_shipped_profiles_state_consistent_modalities():
 
 # --- plugin wiring (pytester) ------------------------------------------------------------------------
 
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\nasyncio_default_test_loop_scope = session\n"
 PROFILE = 'name = "unit"\ndescription = "d"\nserver = "unit"\nschema_flavors = ["compat"]\ncapabilities = ["chat"]\n'
 
 MARKED = '''

@@ -13,6 +13,7 @@ from conformance.harness import outcomes
 from conformance.harness.failures import ConformanceFailure, FailureGroup, SchemaViolation
 from conformance.harness.profiles import Deviation, parse
 from conformance.harness.requirements import Level, load_catalog
+from tests.plugin_runs import INI
 
 HELPERS = r'''
 import json
@@ -167,7 +168,6 @@ reason = "was broken once"
 evidence = "unit"
 '''
 
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\nasyncio_default_test_loop_scope = session\n"
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 from conformance.harness import metrics as run_metrics
 from conformance.harness import outcomes, parallel, traffic
 from conformance.reference.configs import get_config, with_slots
+from tests.plugin_runs import INI, unit_profile
 
 
 # --- slots ------------------------------------------------------------------------------------------
@@ -169,9 +170,7 @@ def test_skipped():
     pytest.skip("not applicable: unit")
 '''
 
-PROFILE = 'name = "unit"\ndescription = "parallel tests"\nserver = "unit"\nschema_flavors = ["compat"]\n' \
-          'capabilities = ["streaming", "models"]\n'
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\nasyncio_default_test_loop_scope = session\n"
+PROFILE = unit_profile("parallel tests")
 
 
 @pytest.fixture

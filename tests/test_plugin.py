@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin_runs import INI
+
 INNER = '''
 import pytest
 from conformance.harness.requirements import requirement
@@ -66,7 +68,6 @@ evidence = "unit test"
 '''
 
 
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\nasyncio_default_test_loop_scope = session\n"
 
 
 @pytest.fixture(autouse=True)

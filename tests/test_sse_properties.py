@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from conformance.harness import sse
 from conformance.harness.sse import SSEParser, parse, serialize
+from tests.chunking import chunked as _chunked
 
 # Data may contain anything but CR/LF inside a line (an LF inside data becomes several data lines;
 # a lone CR would end the line). Include the characters str.splitlines() wrongly splits on.
@@ -20,13 +21,7 @@ ENDINGS = {"LF": "\n", "CRLF": "\r\n", "CR": "\r"}
 
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    out, last = [], 0
-    for p in points:
-        out.append(data[last:p])
-        last = p
-    out.append(data[last:])
-    return [c for c in out if c] or [b""]
+    return _chunked(data, cuts, keep_empty=False)
 
 
 def decorate(events: list[tuple[str | None, str]], ending: str, comments: bool, unknown: bool, bom: bool) -> bytes:

@@ -20,6 +20,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conformance.harness.sse import SSEParser
+from tests.chunking import chunked as _chunked
 from conformance.harness.streams import base
 
 # -- the SSE parser --------------------------------------------------------------------------------
@@ -39,13 +40,7 @@ any_stream = st.one_of(st.binary(max_size=300), sse_like, well_formed,
 
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    out, last = [], 0
-    for p in points:
-        out.append(data[last:p])
-        last = p
-    out.append(data[last:])
-    return out  # empty chunks included: feed must accept them
+    return _chunked(data, cuts)  # empty chunks included: feed must accept them
 
 
 def state(p: SSEParser) -> tuple[Any, ...]:
@@ -61,14 +56,7 @@ def state(p: SSEParser) -> tuple[Any, ...]:
 @example(raw=b"\xef\xbb\xbfdata: a\n\n", cuts=[1, 2])
 @example(raw=b"id: 1\ndata: a\n\ndata: b\n\n", cuts=[])
 def test_fast_path_equals_the_strict_parser(raw, cuts):
-    fast, strict = SSEParser(), SSEParser(strict=True)
-    for i, chunk in enumerate(chunked(raw, cuts)):
-        t = i * 0.25
-        assert fast.feed(chunk, t=t) == strict.feed(chunk, t=t)
-        assert state(fast) == state(strict)
-    assert fast.close() == strict.close()
-    assert state(fast) == state(strict)
-    assert fast.unterminated_tail == strict.unterminated_tail
+    assert_parsed_alike(chunked(raw, cuts), step=0.25)
 
 
 @given(raw=any_stream)
@@ -76,13 +64,19 @@ def test_fast_path_equals_the_strict_parser(raw, cuts):
 def test_fast_path_equals_the_strict_parser_one_event_per_chunk(raw):
     """Chunks cut after every blank line: the live case (one event per network chunk)."""
     parts = raw.split(b"\n\n")
-    chunks = [p + b"\n\n" for p in parts[:-1]] + [parts[-1]]
+    assert_parsed_alike([p + b"\n\n" for p in parts[:-1]] + [parts[-1]])
+
+
+def assert_parsed_alike(chunks: list[bytes], step: float = 1.0) -> None:
+    """The fast path and the strict parser, fed the same chunks (the i-th received at ``i * step``),
+    give the same events, state and diagnostics after every chunk and at the end."""
     fast, strict = SSEParser(), SSEParser(strict=True)
     for i, chunk in enumerate(chunks):
-        assert fast.feed(chunk, t=float(i)) == strict.feed(chunk, t=float(i))
+        assert fast.feed(chunk, t=i * step) == strict.feed(chunk, t=i * step)
         assert state(fast) == state(strict)
     assert fast.close() == strict.close()
     assert state(fast) == state(strict)
+    assert fast.unterminated_tail == strict.unterminated_tail
 
 
 #: Blocks mixed into a stream that repeats one event line: other event lines, and every way a block
@@ -122,12 +116,7 @@ def test_fast_path_equals_the_strict_parser_on_streams_of_one_event_line(raw, cu
     ones at a known length and the others one by one (or all with partition), and gives up on
     any block that is not of the usual shape; the strict parser is the reference."""
     for chunks in ([raw], chunked(raw, cuts)):
-        fast, strict = SSEParser(), SSEParser(strict=True)
-        for i, chunk in enumerate(chunks):
-            assert fast.feed(chunk, t=float(i)) == strict.feed(chunk, t=float(i))
-            assert state(fast) == state(strict)
-        assert fast.close() == strict.close()
-        assert state(fast) == state(strict)
+        assert_parsed_alike(chunks)
 
 
 def test_fast_path_handles_the_usual_shapes_without_diagnostics():
@@ -278,3 +267,26 @@ def test_payload_texts_equals_the_loop(datas, stop_at_done):
             continue
         expected.append(event.data)
     assert base.payload_texts(events, stop_at_done=stop_at_done) == expected
+
+
+def test_gc_paused_restores_the_collector_state_even_on_error():
+    import gc
+
+    from conformance.harness.streams.base import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        with gc_paused():
+            assert not gc.isenabled()
+            with gc_paused():  # nested: the inner one leaves it paused
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+            1 / 0  # noqa: B018
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()

@@ -12,7 +12,6 @@ import io
 import json
 import subprocess
 import sys
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from conformance.harness import metrics as M
 from conformance.harness import traffic as T
 from conformance.harness.outcomes import TestRecord as Record
-from tests.fake_upstream import serve
+from tests.fake_upstream import JSONHandler, serve
 from tests.test_metrics import chat_chunk, json_ex, stream_ex
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,13 +281,7 @@ def test_the_shipped_budget_is_usable():
 # -- through the plugin (pytester, canned upstream) -----------------------------------------------------
 
 
-class Upstream(BaseHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._json(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
-
+class Upstream(JSONHandler):
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("content-length") or 0))
         if self.path.endswith("/messages"):
@@ -296,14 +289,6 @@ class Upstream(BaseHTTPRequestHandler):
                                                                   "output_tokens": 2}})
         self._json(200, {"object": "chat.completion", "choices": [],
                          "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}})
-
-    def _json(self, status: int, doc: Any) -> None:
-        data = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 @pytest.fixture(scope="module")
