@@ -32,7 +32,8 @@ from conformance.harness.exchange import Exchange
 from conformance.harness.failures import ConformanceFailure, EndpointTimeout, NotApplicable
 from conformance.harness.requirements import requirement
 
-pytestmark = pytest.mark.long_context("boundary")
+pytestmark = [pytest.mark.long_context("boundary"),
+              pytest.mark.alone("timing: window-sized prompts judged against prompt-scaled timeouts; other requests in flight would slow their prefill")]
 
 #: max_tokens of a fitting prompt's request (Responses' max_output_tokens has a minimum of 16).
 ROOM = 16

@@ -12,7 +12,8 @@ from conformance.harness.context import filler_words
 from conformance.harness.failures import NotApplicable
 from conformance.harness.requirements import requirement
 
-pytestmark = pytest.mark.long_context("boundary")
+pytestmark = [pytest.mark.long_context("boundary"),
+              pytest.mark.alone("timing: over-window probes judged against prompt-scaled timeouts")]
 
 
 @requirement("OAI-CTX-001")

@@ -14,8 +14,9 @@ One run, several processes, one result:
   the gate exactly as a serial run does. JUnit is xdist's own merge; Allure results are written by
   every worker into the one results folder (cleaned once, by the controller).
 * **Tests that must run alone.** A test marked ``alone`` (timing, concurrency, hostile input,
-  long context, accuracy evals) runs with no other test in flight: every worker holds a shared lock
-  around each test and an ``alone`` test takes it exclusively (:class:`RunAloneLock`, writer
+  window-sized prompts, comparisons of two generations) or ``eval`` runs with no other test in
+  flight: every worker holds a shared lock around each test and an ``alone`` test takes it
+  exclusively (:class:`RunAloneLock`, writer
   preferring, so a stream of ordinary tests cannot starve it). In a serial run the lock is not
   used.
 """
@@ -41,8 +42,11 @@ OUTPUT_KEY = "llmconf"
 #: under concurrent load (measured: OAI-PARAM-004 turned non-strict in a ``-n 4`` run).
 DETERMINISM = "determinism: compares generations, which batching with other requests may change"
 
-#: Markers that make a test run alone (the marker ``alone`` itself, plus these)
-ALONE_BY_MARKER = ("long_context", "eval")
+#: Markers that make a test run alone (the marker ``alone`` itself, plus these): an accuracy
+#: evaluation is bulk traffic with its own concurrency. Long-context tests that judge window-sized
+#: prompts against prompt-scaled timeouts carry ``alone`` themselves (conformance/context/); the
+#: token-limit tests, whose prompts are small, do not.
+ALONE_BY_MARKER = ("eval",)
 
 
 def is_worker(config: Any) -> bool:

@@ -66,8 +66,8 @@ MARKERS = {
     "long_context": "long_context(tier): runs only when --long-context is at least tier (boundary or full)",
     "media": "media(tier): sends media; runs only when --media is at least tier (basic or full)",
     "eval_set": "eval_set(name): the accuracy eval set a test runs (selected with --eval NAME)",
-    "alone": "alone(reason): runs with no other test in flight (timing, concurrency, hostile input); under "
-             "pytest -n the other workers wait (long_context and eval tests run alone too)",
+    "alone": "alone(reason): runs with no other test in flight (timing, concurrency, hostile input, comparing "
+             "generations); under pytest -n the other workers wait (eval tests run alone too)",
 }
 
 
