@@ -31,6 +31,7 @@ OFFLINE: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
 #: Benchmarks that need a live endpoint or an external tool: run on their own.
 STANDALONE = {
     "aiperf-agreement": "python -m benchmarks.aiperf_agreement [--quick] [--endpoint URL]   (AIPerf in its own venv)",
+    "parallel-run": "python -m benchmarks.parallel_run [--workers 4] [--rounds 2] [--latency-ms MS]   (two full runs)",
 }
 
 
