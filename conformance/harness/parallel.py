@@ -125,10 +125,24 @@ def remove_lock_folder(folder: str | None) -> None:
 # --- worker → controller --------------------------------------------------------------------
 
 
+def endpoint_facts(state: Any) -> dict[str, Any]:
+    """What this process learnt about the endpoint, JSON-able: the context window (its report and
+    the probes' records) and the modalities, each when a test asked for it. A worker sends them
+    back; the controller (or a serial run) writes them into the reports."""
+    out: dict[str, Any] = {}
+    if state.context_window is not None:
+        out["context_window"] = {**state.context_window.as_report(),
+                                 "probes": [ex.summary() for ex in state.context_probes]}
+        out["context_probe_records"] = [ex.as_record() for ex in state.context_probes]
+    if state.modalities is not None:
+        out["modalities"] = state.modalities.to_json()
+    return out
+
+
 def worker_output(state: Any) -> dict[str, Any]:
     """What a worker sends back when it ends (JSON-able: execnet carries only plain types)."""
     info = state.info
-    out: dict[str, Any] = {
+    return {
         "records": [dataclasses.asdict(rec) for rec in state.records.values()],
         "metrics": [dataclasses.asdict(m) for m in state.metrics.items],
         "metric_failures": list(state.metrics.failures),
@@ -137,14 +151,8 @@ def worker_output(state: Any) -> dict[str, Any]:
         "model": info.model,
         "server": info.server,
         "eval_docs": state.eval_docs,
+        **endpoint_facts(state),
     }
-    if state.context_window is not None:
-        out["context_window"] = {**state.context_window.as_report(),
-                                 "probes": [ex.summary() for ex in state.context_probes]}
-        out["context_probe_records"] = [ex.as_record() for ex in state.context_probes]
-    if state.modalities is not None:
-        out["modalities"] = state.modalities.to_json()
-    return out
 
 
 def merge_worker_output(state: Any, out: dict[str, Any]) -> None:

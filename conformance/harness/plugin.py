@@ -431,25 +431,31 @@ def _discover_once(item: pytest.Item, state: RunState) -> None:
         setup.setup(item.session)  # type: ignore[arg-type]
     client = item._request.getfixturevalue("client")  # noqa: SLF001 - a fixture failure stays pending (retried)
     try:
-        found, profile, path = discovery.resolve(
-            client, model=state.settings.model, has_key=bool(state.api_key), extra=pending.extra,
-            reports_dir=Path(state.settings.reports_dir))
+        _discover(item.config, client, state, pending)
     except Exception as exc:  # noqa: BLE001 - reported as broken on every cited test
         pending.done, pending.error = True, exc
         raise HarnessError(f"capability discovery failed: {exc}") from exc
     finally:
         client.log.clear()  # the probes are written next to the discovered profile, not to the first test
-    pending.done = True
-    state.profile = profile
     for name in ("passive",):  # a profile-holding fixture created before discovery follows it
         defs = item.session._fixturemanager.getfixturedefs(name, item) or ()  # noqa: SLF001
         for fixturedef in defs:
             cached = getattr(fixturedef, "cached_result", None)
             if cached is not None and isinstance(cached[0], Passive):
-                cached[0].profile = profile
-    # setup output is captured (and shown only for failing tests): print past the capture
-    _print_past_capture(item.config, [*found.lines(), f"discovered profile written to {path}"],
+                cached[0].profile = state.profile
+
+
+def _discover(config: pytest.Config, client: Client, state: RunState, pending: _PendingDiscovery) -> Path:
+    """Probe the endpoint (``discovery.resolve``), make the discovered profile the run's, print what
+    was found past the output capture, and return the written profile's path."""
+    found, profile, path = discovery.resolve(
+        client, model=state.settings.model, has_key=bool(state.api_key), extra=pending.extra,
+        reports_dir=Path(state.settings.reports_dir))
+    pending.done = True
+    state.profile = profile
+    _print_past_capture(config, [*found.lines(), f"discovered profile written to {path}"],
                         section="llmconf capability discovery")
+    return path
 
 
 @contextlib.contextmanager
@@ -720,16 +726,9 @@ class _XdistController:
                 client = _make_client(settings, self.payload.get("endpoint") or settings.endpoint, state.api_key,
                                       _server_hook(state))  # the probes count as the run's unattributed traffic
                 try:
-                    found, profile, path = discovery.resolve(
-                        client, model=settings.model, has_key=bool(state.api_key), extra=pending.extra,
-                        reports_dir=Path(settings.reports_dir))
+                    self.payload["profile_path"] = str(_discover(self.config, client, state, pending))
                 finally:
                     client.close()
-                pending.done = True
-                state.profile = profile
-                self.payload["profile_path"] = str(path)
-                _print_past_capture(self.config, [*found.lines(), f"discovered profile written to {path}"],
-                                    section="llmconf capability discovery")
         except HarnessError as exc:
             pytest.exit(str(exc), returncode=pytest.ExitCode.INTERNAL_ERROR)
         except Exception as exc:  # noqa: BLE001 - infrastructure before any test: the run cannot start
@@ -963,28 +962,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not state.records:
         return
     reports = Path(state.settings.reports_dir)
-    if state.modalities is not None:
-        state.info.modalities = state.modalities.to_json()
-    elif "modalities" in state.merged:
-        state.info.modalities = state.merged["modalities"]
-    probe_records = None
-    if state.context_window is not None:
-        state.info.context_window = {**state.context_window.as_report(),
-                                     "probes": [ex.summary() for ex in state.context_probes]}
-        probe_records = [ex.as_record() for ex in state.context_probes]
-    elif "context_window" in state.merged:
-        state.info.context_window = state.merged["context_window"]
-        probe_records = state.merged.get("context_probe_records", [])
+    facts = {**state.merged, **parallel.endpoint_facts(state)}  # this process's own, else the workers'
+    if "modalities" in facts:
+        state.info.modalities = facts["modalities"]
+    if "context_window" in facts:
+        state.info.context_window = facts["context_window"]
     if state.eval_docs and config.pluginmanager.hasplugin("llmconf-xdist-controller"):
         # pytest -n: each worker wrote accuracy.md over its own sets; the run's covers them all
         from conformance.harness.evals import runner as eval_runner  # noqa: PLC0415
 
         (reports / "evals" / "accuracy.md").write_text(redact(eval_runner.markdown(list(state.eval_docs.values()))),
                                                       encoding="utf-8")
-    if probe_records is not None:
+    if "context_window" in facts:
         probes = reports / "context-window.probes.json"
         probes.parent.mkdir(parents=True, exist_ok=True)
-        probes.write_text(redact(json.dumps({"window": state.info.context_window, "exchanges": probe_records},
+        probes.write_text(redact(json.dumps({"window": state.info.context_window,
+                                             "exchanges": facts.get("context_probe_records", [])},
                                             indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     state.info.metrics, budget_record = run_metrics.finish(state.metrics, profile=state.profile, catalog=state.catalog,
                                                            strict=state.settings.strict, reports_dir=reports)
@@ -1002,8 +995,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         deviations[d.requirement] = f"{deviations[d.requirement]}; {reason}" if d.requirement in deviations else reason
     estimate = getattr(config.pluginmanager.get_plugin("llmconf-cost-estimate"), "estimate", None)
     if estimate is not None:  # what the run was expected to cost, beside what it did (traffic)
-        doc["cost_estimate"] = {"requests": estimate.requests, "prompt_tokens": estimate.prompt_tokens,
-                                "output_tokens": estimate.output_tokens, "line": estimate.line()}
+        doc["cost_estimate"] = {**estimate.as_dict(), "line": estimate.line()}
     _gate(session, state, doc, reports)
     reporting.write_summary_md(reports / "summary.md", doc, titles, deviations)
     alluredir = getattr(config.option, "allure_report_dir", None)
