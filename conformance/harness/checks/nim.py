@@ -32,3 +32,25 @@ def health_body_schema(ex: Exchange, *, schemas: SchemaSet) -> None:
     except ValueError:
         raise fail("health body is not JSON", expected="health.response object", actual=ex.text[:200]) from None
     schemas.validate(body, "nim/health", what="health body")
+
+
+def _management_body(ex: Exchange, schema: str, what: str, schemas: SchemaSet) -> None:
+    if ex.status != 200:
+        raise fail(f"{what} not answered 200", expected=200, actual=f"{ex.status} {ex.text[:200]}")
+    try:
+        body = ex.json()
+    except ValueError:
+        raise fail(f"{what} body is not JSON", expected="a JSON object", actual=ex.text[:200]) from None
+    schemas.validate(body, schema, what=f"{what} body")
+
+
+@check("NIM-META-001")
+def metadata_body(ex: Exchange, *, schemas: SchemaSet) -> None:
+    """GET /v1/metadata answers 200 with a metadata object (version, modelInfo)."""
+    _management_body(ex, "nim/metadata", "GET /v1/metadata", schemas)
+
+
+@check("NIM-VER-001")
+def version_body(ex: Exchange, *, schemas: SchemaSet) -> None:
+    """GET /v1/version answers 200 with {release, api}."""
+    _management_body(ex, "nim/version", "GET /v1/version", schemas)
