@@ -281,6 +281,44 @@ def test_run_mutation_hook_errors_adapters_and_fresh_dirs(tmp_path: Path):
     assert json.loads((tmp_path / "mutation.json").read_text())["adapted"] == {"caught": 1, "faults": 1}
 
 
+def _neutral_suite(calls: list[str], changes: str | None = None):
+    clean = _doc(**{rid.replace("-", "_"): row({f"t::{rid}": "passed"})
+                    for f in FAULTS.values() for rid in f.requirements})
+
+    def suite(url: str, requirements: list[str], reports: Path, **options: Any) -> mutation.RunReport:
+        calls.append(reports.name)
+        doc = json.loads(json.dumps(clean))
+        if changes is not None and changes in reports.name.split("+"):  # this transformation breaks a test
+            doc["requirements"]["OAI-STREAM-002"]["violations"] = [
+                {"test": "t::OAI-STREAM-002", "kind": "failed", "message": "x"}]
+            doc["requirements"]["OAI-STREAM-002"]["tests"] = {"t::OAI-STREAM-002": "failed"}
+        return parse_report(doc)
+    return suite
+
+
+def test_neutral_transformations_run_together_and_alone_only_when_the_bundle_changed_a_verdict(tmp_path: Path):
+    neutrals = [FAULTS[n] for n in ("cr-only", "crlf", "keepalive-comments", "unknown-fields")]
+    assert [[f.name for f in b] for b in mutation.neutral_bundles(neutrals)] == [
+        ["cr-only", "keepalive-comments", "unknown-fields"], ["crlf"]]  # two line-ending rewrites never share a run
+    calls: list[str] = []
+    _, results = run_mutation(neutrals, "http://127.0.0.1:9", tmp_path / "a", profile="reference", key_env=None,
+                              suite=_neutral_suite(calls), log=lambda line: None)
+    assert calls == ["baseline", "cr-only+keepalive-comments+unknown-fields", "crlf"]
+    assert {r.fault: r.outcome for r in results} == dict.fromkeys(
+        ("cr-only", "crlf", "keepalive-comments", "unknown-fields"), "clean")
+    assert "run together with cr-only, unknown-fields" in {r.fault: r for r in results}["keepalive-comments"].detail
+
+    calls.clear()  # the bundle changed a verdict: each member alone names the one that did
+    _, results = run_mutation(neutrals, "http://127.0.0.1:9", tmp_path / "b", profile="reference", key_env=None,
+                              suite=_neutral_suite(calls, changes="keepalive-comments"), log=lambda line: None)
+    assert calls == ["baseline", "cr-only+keepalive-comments+unknown-fields", "cr-only", "crlf",
+                     "keepalive-comments", "unknown-fields"]
+    by_name = {r.fault: r for r in results}
+    assert by_name["keepalive-comments"].outcome == "changed"
+    assert by_name["cr-only"].outcome == by_name["unknown-fields"].outcome == by_name["crlf"].outcome == "clean"
+    assert by_name["cr-only"].detail.startswith("its bundle changed a verdict when run together: run alone")
+
+
 def test_a_fault_with_run_settings_is_measured_against_a_baseline_with_the_same_settings(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from conformance.harness.profiles import load

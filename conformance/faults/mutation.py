@@ -10,7 +10,9 @@ proxy, each run in its own report directory, emptied before the run:
 1. a baseline run with no fault, over every requirement any fault declares;
 2. one run per fault, over the requirements that fault declares (one fault at a time: passive
    checks such as the [DONE] terminator would otherwise mask the others);
-3. one run per neutral transformation, over the baseline's requirements.
+3. the neutral transformations over the baseline's requirements: together, one run per bundle of
+   transformations that compose (:func:`neutral_bundles`); a bundle that changes no verdict clears
+   each member, otherwise each member runs alone, so the one that changed a verdict is named.
 
 What is measured, from each run's ``conformance.json`` (whose requirement rows list the
 violations recorded against each requirement: ``{"test", "kind", "message"}``):
@@ -393,6 +395,23 @@ def measure(upstream: str, faults: Sequence[Fault], requirements: Iterable[str],
     return Measurement(report, {k: v for k, v in hook_errors.items() if v}, error)
 
 
+def neutral_bundles(neutrals: Sequence[Fault]) -> list[tuple[Fault, ...]]:
+    """The neutral transformations grouped for running together, in order: each joins the first
+    bundle holding no transformation that rewrites the wire at the same stage (two line-ending
+    rewrites cannot both apply; every other hook composes: events, bodies, then the wire stages
+    in order)."""
+    bundles: list[list[Fault]] = []
+    for fault in neutrals:
+        stage = fault.hooks.wire_stage if fault.hooks.wire is not None else None
+        home = next((b for b in bundles if stage is None
+                     or all(f.hooks.wire is None or f.hooks.wire_stage != stage for f in b)), None)
+        if home is None:
+            bundles.append([fault])
+        else:
+            home.append(fault)
+    return [tuple(b) for b in bundles]
+
+
 def _uses_shared_baseline(fault: Fault) -> bool:
     """Whether ``fault`` is judged against the shared baseline (neutral transformations, and faults
     with neither adapters, capabilities nor run settings of their own)."""
@@ -465,9 +484,79 @@ def run_mutation(selected: Sequence[Fault], upstream: str | Callable[[str], str]
                                    extra=extra)
         return adapted[key]
 
+    def neutral_verdict(faults: Sequence[Fault], label: str) -> FaultResult:
+        """One run with ``faults`` applied together over the shared selection (and over every
+        neutral group's selection), judged as one neutral transformation named ``label``."""
+        run = measure(endpoint(profile), list(faults), union, reports / label, suite=suite,
+                      proxy_factory=proxy_factory, profile=profile, key_env=key_env, extra=[])
+        result = judge_neutral(label, baseline, run.report or empty, hook_errors={**base.hook_errors, **run.hook_errors},
+                               intermittent=intermittent_of(profile))
+        if not result.hook_errors and (run.error or base.error):
+            result.outcome, result.detail = "broken", f"the run failed: {base.error or run.error}"
+        for group, first in neutral_groups.items():  # the same transformation over the tests kept apart
+            g_target, g_profile, g_extra = plan(first, group, ())
+            try:
+                g_url = endpoint(g_target)
+            except RuntimeError as exc:
+                result.outcome, result.detail = "broken", str(exc)
+                continue
+            g_selection = list(group.selection)
+            g_base = own_baseline(((), (), tuple(g_selection), group), f"{first}-settings", g_url, (),
+                                  g_selection, g_profile, g_extra)
+            g_run = measure(g_url, list(faults), g_selection, reports / f"{label}+{first}-settings", suite=suite,
+                            proxy_factory=proxy_factory, profile=g_profile, key_env=key_env, extra=g_extra)
+            g_errors = {**g_base.hook_errors, **g_run.hook_errors}
+            verdict = judge_neutral(label, g_base.report or empty, g_run.report or empty,
+                                    hook_errors=g_errors, intermittent=intermittent_of(g_profile))
+            if g_base.error or g_run.error:
+                verdict.outcome, verdict.detail = "broken", f"failed: {g_base.error or g_run.error}"
+            result.hook_errors.update(g_errors)
+            if verdict.outcome != "clean" and result.outcome != "broken":
+                result.outcome = verdict.outcome
+            where = f"also run over {', '.join(g_selection)} ({group.why or g_profile})"
+            outcome = verdict.detail or "no verdict changed"
+            result.detail = "; ".join(x for x in (result.detail, f"{where}: {outcome}") if x)
+        return result
+
+    # The neutral transformations run together first, one run per bundle (:func:`neutral_bundles`):
+    # a bundle that changes no verdict clears each of its members (each is then also neutral in the
+    # company of the others, a stronger test than alone); otherwise each member runs alone, so the
+    # one that changed a verdict is named.
+    bundle_of: dict[str, tuple[Fault, ...]] = {}
+    for bundle in neutral_bundles([f for f in selected if f.neutral]):
+        for member in bundle:
+            bundle_of[member.name] = bundle
+    bundle_results: dict[tuple[str, ...], tuple[FaultResult, float]] = {}
+
     for fault in selected:
         t1 = time.monotonic()
-        selection = union if fault.neutral else list(fault.requirements)
+        bundle = bundle_of.get(fault.name, ())
+        if len(bundle) > 1:
+            names = tuple(f.name for f in bundle)
+            if names not in bundle_results:
+                together = neutral_verdict(bundle, "+".join(names))
+                bundle_results[names] = together, round((time.monotonic() - t1) / len(bundle), 1)
+                log(f"{'+'.join(names)[:60]:60} {together.outcome} (together)")
+            together, share = bundle_results[names]
+            if together.outcome == "clean":
+                others = ", ".join(n for n in names if n != fault.name)
+                result = FaultResult(fault=fault.name, neutral=True, requirements=[], outcome="clean",
+                                     detail="; ".join(x for x in (f"run together with {others}: no verdict changed",
+                                                                  together.detail) if x),
+                                     seconds=share)
+                results.append(result)
+                log(f"{fault.name:40} {result.outcome:13} (together with {others})")
+                continue
+        if fault.neutral:
+            result = neutral_verdict([fault], fault.name)
+            if len(bundle) > 1:
+                result.detail = "; ".join(x for x in ("its bundle changed a verdict when run together: run alone",
+                                                      result.detail) if x)
+            result.seconds = round(time.monotonic() - t1, 1)
+            results.append(result)
+            log(f"{fault.name:40} {result.outcome:13} {result.detail[:80]}")
+            continue
+        selection = list(fault.requirements)
         adapters, caps = ADAPTED.get(fault.name, ((), ()))
         settings = RUN_SETTINGS.get(fault.name)
         if settings is not None and settings.selection:
@@ -490,40 +579,13 @@ def run_mutation(selected: Sequence[Fault], upstream: str | Callable[[str], str]
                       suite=suite, proxy_factory=proxy_factory, profile=run_profile, key_env=key_env, extra=extra)
         hook_errors = {**reference.hook_errors, **run.hook_errors}
         intermittent = intermittent_of(run_profile)
-        if fault.neutral:
-            result = judge_neutral(fault.name, baseline, run.report or empty, hook_errors=hook_errors,
-                                   intermittent=intermittent)
-            for group, first in neutral_groups.items():  # the same transformation over the tests kept apart
-                g_target, g_profile, g_extra = plan(first, group, ())
-                try:
-                    g_url = endpoint(g_target)
-                except RuntimeError as exc:
-                    result.outcome, result.detail = "broken", str(exc)
-                    continue
-                g_selection = list(group.selection)
-                g_base = own_baseline(((), (), tuple(g_selection), group), f"{first}-settings", g_url, (),
-                                      g_selection, g_profile, g_extra)
-                g_run = measure(g_url, [fault], g_selection, reports / f"{fault.name}+{first}-settings", suite=suite,
-                                proxy_factory=proxy_factory, profile=g_profile, key_env=key_env, extra=g_extra)
-                g_errors = {**g_base.hook_errors, **g_run.hook_errors}
-                verdict = judge_neutral(fault.name, g_base.report or empty, g_run.report or empty,
-                                        hook_errors=g_errors, intermittent=intermittent_of(g_profile))
-                if g_base.error or g_run.error:
-                    verdict.outcome, verdict.detail = "broken", f"failed: {g_base.error or g_run.error}"
-                result.hook_errors.update(g_errors)
-                if verdict.outcome != "clean" and result.outcome != "broken":
-                    result.outcome = verdict.outcome
-                where = f"also run over {', '.join(g_selection)} ({group.why or g_profile})"
-                outcome = verdict.detail or "no verdict changed"
-                result.detail = "; ".join(x for x in (result.detail, f"{where}: {outcome}") if x)
-        else:
-            result = judge(fault.name, fault.requirements, reference.report or empty, run.report or empty,
-                           hook_errors=hook_errors, adapters=adapters, intermittent=intermittent)
-            if adapters:
-                result.detail = f"through adapters {', '.join(adapters)}; {result.detail}"
-            if settings is not None:
-                how = f" ({' '.join(settings.options)})" if settings.options else ""
-                result.detail = f"{settings.why}{how}, against its own baseline; {result.detail}"
+        result = judge(fault.name, fault.requirements, reference.report or empty, run.report or empty,
+                       hook_errors=hook_errors, adapters=adapters, intermittent=intermittent)
+        if adapters:
+            result.detail = f"through adapters {', '.join(adapters)}; {result.detail}"
+        if settings is not None:
+            how = f" ({' '.join(settings.options)})" if settings.options else ""
+            result.detail = f"{settings.why}{how}, against its own baseline; {result.detail}"
         if not hook_errors and (run.error or reference.error):
             what = "the adapted baseline" if reference.error else "the run"
             result.outcome, result.detail = "broken", f"{what} failed: {reference.error or run.error}"
