@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import operator
 import platform
 import statistics
 import sys
@@ -185,9 +184,6 @@ def _exchange(api: str, parser: Any) -> Any:
                     response_headers=[("content-type", "text/event-stream")], sse=parser)
 
 
-_RAW = operator.attrgetter("raw")
-
-
 def _stdlib_decode_all(texts: list[str]) -> list[Any]:
     """The stream layers' decode before issue 13: ``json.loads`` per payload."""
     out: list[Any] = []
@@ -211,9 +207,9 @@ class SuitePath:
 
     ``strict=True`` is the path before issue 13: the byte-level parser, the standard library's
     ``json.loads``, one compiled ``is_valid`` call per object. ``strict=False`` is the path now:
-    the parser's fast path, the payloads picked as the stream layers pick them
-    (:func:`~conformance.harness.streams.base.payload_texts`),
-    :func:`conformance.harness.streams.base.decode_all` (orjson with ``json``'s semantics) and
+    the parser's fast path, the payloads picked and decoded as the stream layers do it
+    (:func:`conformance.harness.streams.base.decode_payloads`: orjson with ``json``'s semantics,
+    reading the bytes the parser decoded each payload from) and
     :meth:`~conformance.harness.schemas.SchemaSet.invalid_indices` /
     :meth:`~conformance.harness.schemas.SchemaSet.invalid_indices_by_type` (one compiled call per
     stream, or per run of one event type, against the batch schemas; the written schemas one by one
@@ -225,8 +221,7 @@ class SuitePath:
 
         self.api, self.strict = api, strict
         self.schemas = schemas or SchemaSet()
-        self.decode_all = _stdlib_decode_all if strict else base.decode_all
-        self.payload_texts = base.payload_texts
+        self.decode_payloads = base.decode_payloads
         self.prefix = SCHEMA_PREFIX[api]
         self._schema_id = schema_id
 
@@ -242,7 +237,7 @@ class SuitePath:
         if self.strict:
             objects = _stdlib_decode_all([e.data for e in events if e.data != "[DONE]"])
         else:  # as the stream layers do it (EventStream._scan)
-            objects = self.decode_all(self.payload_texts(events), source=b"".join(map(_RAW, events)))
+            objects = self.decode_payloads(parser)
         if self.strict:  # one compiled is_valid call per object, by type
             groups: dict[str, list[Any]] = {}
             for obj in objects:

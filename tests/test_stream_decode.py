@@ -290,3 +290,75 @@ def test_gc_paused_restores_the_collector_state_even_on_error():
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+# -- issue 13 §2 (second pass): the parser's encoded data, the sampled digit-run guard -------------
+
+@given(raw=st.one_of(any_stream, dominated), cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6))
+@settings(max_examples=800, deadline=None)
+@example(raw=b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: a\ndata: 3\n\nevent: a\ndata: 4\n\n"
+             b"event: c\ndata: 5\n\nevent: a\ndata: 6\n\n", cuts=[])
+@example(raw=b"event: a\ndata: \xc3\xa9\n\nevent: a\ndata: x\n\n", cuts=[])
+def test_encoded_data_is_every_events_data_encoded(raw, cuts):
+    """What orjson reads (:meth:`SSEParser.encoded_data`) is each event's data, UTF-8 encoded, on
+    the fast path (kept bytes) and on the byte-level path (encoded) alike."""
+    for chunks in ([raw], chunked(raw, cuts)):
+        for parser in (SSEParser(), SSEParser(strict=True)):
+            for i, chunk in enumerate(chunks):
+                parser.feed(chunk, t=float(i))
+            parser.close()
+            assert parser.encoded_data() == [e.data.encode() for e in parser.events]
+
+
+def test_encoded_data_follows_events_changed_from_outside():
+    from conformance.harness.sse import SSEEvent
+
+    parser = SSEParser()
+    parser.feed(b"data: a\n\ndata: b\n\n", t=0.0)
+    parser.events.append(SSEEvent("message", "é", None, None, 0, 0.0))
+    assert parser.encoded_data() == [b"a", b"b", "é".encode()]
+
+
+digit_heavy = st.lists(st.sampled_from([b"0", b"1", b"9", b"5" * 6, b"7" * 12, b"3" * 13, b"x", b" ", b":", b"-",
+                                        b"\n", b"\xff"]), max_size=60).map(b"".join)
+
+
+@given(data=st.one_of(st.binary(max_size=200), digit_heavy))
+@settings(max_examples=1500, deadline=None)
+@example(data=b"1" * 19)
+@example(data=b"1" * 18)
+@example(data=b"x" + b"1" * 19)
+@example(data=b"12345" + b"x" + b"1" * 19 + b"y")
+@example(data=b"1" * 13)
+def test_sampled_digit_guard_equals_the_full_scan(data):
+    assert base.has_long_digit_run(data) == (b"0" * 19 in data.translate(bytes.maketrans(b"123456789", b"0" * 9)))
+
+
+@given(texts=st.lists(json_texts, max_size=6))
+@settings(max_examples=500, deadline=None)
+@example(texts=['{"a": 1}', "1" * 25])
+@example(texts=['"\ud800"', "[1]"])
+@example(texts=["\ufeff{}", "{}"])
+def test_decode_all_of_encoded_texts_equals_json_loads_per_text(texts):
+    decoded = base.decode_all(texts, encoded=[t.encode("utf-8", "surrogatepass") for t in texts])
+    assert len(decoded) == len(texts)
+    for text, value in zip(texts, decoded):
+        ref = outcome(json.loads, text)
+        if ref[0] == "error":
+            assert value is base.NOT_JSON, text
+        else:
+            assert same(value, ref[1]), (text, value, ref)
+
+
+@given(raw=st.one_of(any_stream, dominated), stop_at_done=st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_decode_payloads_equals_decoding_the_payload_texts(raw, stop_at_done):
+    parser = SSEParser()
+    parser.feed(raw + b"data: [DONE]\n\n" + raw, t=0.0)
+    parser.close()
+    texts = base.payload_texts(parser.events, stop_at_done=stop_at_done)
+    expected = [outcome(json.loads, t) for t in texts]
+    got = base.decode_payloads(parser, stop_at_done=stop_at_done)
+    assert len(got) == len(expected)
+    for (kind, value), mine in zip(expected, got):
+        assert (mine is base.NOT_JSON) if kind == "error" else same(mine, value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -342,3 +343,41 @@ def test_misused_checks_raise_usage_errors():
         tool_checks.forced_call_present([], tool_choice="auto")
     with pytest.raises(UsageError):  # Responses-style flat tools given to a chat check
         tool_checks.tool_calls_valid({"tool_calls": []}, tools=[{"type": "function", "name": "f"}])
+
+
+# --- vLLM qwen3_coder parser (the parser the NIM Nemotron 3 seeds name) ------------------------
+
+QWEN3_CODER = json.loads((Path(__file__).parent / "fixtures" / "qwen3_coder_tool_stream.json").read_text())
+
+
+def _sse_stream(text: str, split: int | None = None) -> ChunkStream:
+    raw = text.encode()
+    chunks = [raw[i:i + split] for i in range(0, len(raw), split)] if split else [raw]
+    return ChunkStream.from_exchange(mock_exchange(headers={"content-type": "text/event-stream"}, chunks=chunks,
+                                                   stream=True))
+
+
+@pytest.mark.parametrize("split", [None, 5, 1])
+def test_qwen3_coder_stream_reassembles_into_its_calls(split):
+    """Header fragment with arguments "", then "{", one fragment per parameter, "}": the calls the
+    parser meant, whatever the network chunking, and OAI-TOOLS-002/-003 pass on them."""
+    good = QWEN3_CODER["good"]
+    stream = _sse_stream(good["sse"], split)
+    calls = stream.tool_calls()
+    assert [(c.index, c.id, c.name, c.arguments, c.fragments) for c in calls] == [
+        (e["index"], e["id"], e["name"], e["arguments"], e["fragments"]) for e in good["expected"]]
+    assert all(c.name_fragments == 1 and c.first_fragment_keys == {"id", "type", "name"} for c in calls)
+    assert stream.tool_call_problems() == [] and stream.finish_reasons() == ["tool_calls"]
+    tool_checks.streamed_tool_calls_well_formed(stream, tools=QWEN3_CODER["tools"])
+    tool_checks.parallel_calls_distinct(stream, tools=QWEN3_CODER["tools"])
+
+
+@pytest.mark.parametrize("defect", sorted(QWEN3_CODER["bad"]))
+def test_qwen3_coder_brace_defects_are_caught(defect):
+    """The parser's documented brace defects reassemble into the broken arguments and fail OAI-TOOLS-002."""
+    bad = QWEN3_CODER["bad"][defect]
+    stream = _sse_stream(bad["sse"])
+    assert [c.arguments for c in stream.tool_calls()] == [bad["arguments"]]
+    with pytest.raises(ConformanceFailure, match="not valid JSON") as info:
+        tool_checks.streamed_tool_calls_well_formed(stream, tools=QWEN3_CODER["tools"])
+    assert info.value.requirement == "OAI-TOOLS-002"

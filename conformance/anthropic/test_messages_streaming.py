@@ -3,6 +3,7 @@
 import pytest
 
 from conformance.harness.checks import anthropic as checks
+from conformance.harness.checks import parity
 from conformance.harness.requirements import requirement
 from conformance.harness.parallel import DETERMINISM
 from conformance.harness.tooling import anthropic_tools, tool_request
@@ -67,3 +68,12 @@ def test_streamed_and_non_streamed_messages_agree(ant):
     streamed = ant.messages_stream(BASIC).final_message()
     _, message = ant.messages(BASIC)
     checks.stream_matches_message(streamed, message)
+
+
+@pytest.mark.alone(DETERMINISM)
+@requirement("ANT-STREAM-008")
+def test_streamed_message_usage_equals_non_streamed_usage(ant, profile):
+    # The same exchanges as ANT-STOP-004 above: no request of its own in a full run.
+    stream = ant.messages_stream(BASIC)
+    _, message = ant.messages(BASIC)
+    parity.messages_stream_usage_matches_blocking(stream, message, tolerance=parity.tolerance_of(profile.settings))

@@ -14,8 +14,10 @@ from conformance.faults.hooks.anthropic import (
     event_name_mismatch,
     invalid_input_json_body,
     invalid_input_json_stream,
+    output_tokens_undercount,
 )
 from conformance.faults.hooks.common import map_json_body, map_json_events
+from conformance.faults.hooks.concurrency import StreamSwap
 from conformance.faults.hooks.context import (
     PROPS,
     advertise_double_window,
@@ -40,10 +42,12 @@ from conformance.faults.hooks.media import (
     stream_media_usage_mismatch,
 )
 from conformance.faults.hooks.neutral import add_extra_field, add_extra_field_body, keepalive, line_endings, split_bytes
+from conformance.faults.hooks.neutral import coalesce_chunks
 from conformance.faults.hooks.nim import not_serving
 from conformance.faults.hooks.openai import (
     bump_total,
     chunk_id_drift,
+    completions_text_mismatch,
     data_after_done,
     drop_done,
     finish_calls_body,
@@ -56,6 +60,7 @@ from conformance.faults.hooks.openai import (
     json_invalid_stream,
     missing_role,
     name_every_fragment,
+    stream_completion_tokens_undercount,
     think_leak_body,
     think_leak_stream,
     tool_args_body,
@@ -70,6 +75,7 @@ from conformance.faults.hooks.responses import (
     completed_on_truncation_event,
     delta_text_mismatch,
     no_sequence_number,
+    stream_usage_mismatch,
 )
 from conformance.faults.model import (
     CHAT,
@@ -111,7 +117,7 @@ _FAULT_LIST: tuple[Fault, ...] = (
           "until [DONE])", ("OAI-USAGE-002", "OAI-USAGE-003"), False, (CHAT,),
           Hooks(request=force_include_usage, events=usage_every_chunk)),
     Fault("usage-missing-with-include-usage", "the usage chunk is dropped (and usage removed from every chunk)",
-          ("OAI-USAGE-002",), False, (CHAT,), Hooks(events=map_json_events(usage_missing))),
+          ("OAI-USAGE-002", "OAI-LCHAIN-002"), False, (CHAT,), Hooks(events=map_json_events(usage_missing))),
     Fault("usage-wrong-total", "usage.total_tokens is one more than prompt + completion, in bodies and chunks",
           ("OAI-USAGE-001", "OAI-USAGE-002"), False, (CHAT, COMPLETIONS),
           Hooks(response=map_json_body(lambda ctx, body: bump_total(body)),
@@ -130,7 +136,7 @@ _FAULT_LIST: tuple[Fault, ...] = (
     Fault("tool-args-invalid-json",
           "tool-call arguments lose their final '}' (non-stream, and the last streamed fragment of each call; "
           "the tool-call part of a stream is held until the choice finishes)",
-          ("OAI-TOOLS-001", "OAI-TOOLS-002"), False, (CHAT,),
+          ("OAI-TOOLS-001", "OAI-TOOLS-002", "OAI-LCHAIN-003"), False, (CHAT,),
           Hooks(response=map_json_body(tool_args_body), events=tool_args_stream)),
     Fault("think-leak-into-content", "content is prefixed with <think>reasoning</think>, streamed and not",
           ("OAI-REASON-006",), False, (CHAT,),
@@ -165,7 +171,8 @@ _FAULT_LIST: tuple[Fault, ...] = (
     Fault("context-overflow-500", "4xx answers of chat completions become 500 with the same body",
           ("OAI-ERR-001",), False, (CHAT,), Hooks(response=client_error_to_500)),
     Fault("invalid-params-500", "every 4xx answer becomes 500 with the same body",
-          ("OAI-ERR-001", "ANT-MSG-002"), False, (), Hooks(response=client_error_to_500)),
+          ("OAI-ERR-001", "ANT-MSG-002", "OAI-ERR-005", "OAI-ERR-006", "ANT-TOKENS-003", "OAI-FUZZ-003"), False, (),
+          Hooks(response=client_error_to_500)),
     Fault("json-mode-invalid-json",
           "with response_format json_schema/json_object the content loses its last character, streamed or not",
           ("OAI-JSON-002",), False, (CHAT,),
@@ -174,7 +181,8 @@ _FAULT_LIST: tuple[Fault, ...] = (
           "GET /v1/health/ready answers 200 ready while chat completions answer 503 (answered by the proxy)",
           ("NIM-HEALTH-002",), False, (READY, CHAT), Hooks(request=not_serving)),
     Fault("error-envelope-malformed", 'JSON bodies of 4xx answers become {"detail": "bad request"}',
-          ("OAI-ERR-002",), False, OPENAI_ROUTES, Hooks(response=malformed_envelope)),
+          ("OAI-ERR-002", "OAI-ERR-005", "OAI-ERR-006", "ANT-TOKENS-003", "OAI-FUZZ-003"), False,
+          (*OPENAI_ROUTES, COUNT_TOKENS), Hooks(response=malformed_envelope)),
     Fault("wrong-content-type", "event streams are served as text/plain, JSON as text/html",
           ("OAI-STREAM-001", "HTTP-CTYPE-001"), False, (),
           Hooks(head=text_plain_stream, response=text_html_json)),
@@ -226,6 +234,30 @@ _FAULT_LIST: tuple[Fault, ...] = (
           "a tenth of the generation requests (drawn per request from the seeded generator) are answered 429 Too "
           "Many Requests with Retry-After: 1 and a rate_limit_error envelope by the proxy (not sent upstream)",
           ("HTTP-STATUS-001",), False, _GENERATION, Hooks(request=rate_limited)),
+    # stream / non-stream parity (issue 14 §1): only streams are touched, blocking answers are left alone
+    Fault("stream-completion-tokens-undercount",
+          "the usage of chat and text completions streams reports completion_tokens 1 (total_tokens follows, so "
+          "the counts still add up)", ("OAI-USAGE-005",), False, (CHAT, COMPLETIONS),
+          Hooks(events=map_json_events(stream_completion_tokens_undercount))),
+    Fault("completions-stream-text-mismatch", "the first /v1/completions stream chunk with a text gets an extra "
+          "character", ("OAI-CMPL-006",), False, (COMPLETIONS,), Hooks(events=completions_text_mismatch)),
+    Fault("responses-stream-usage-mismatch",
+          "the usage of a Responses stream's terminal event bills 4 more input_tokens (total_tokens follows)",
+          ("OAI-RESP-013",), False, (RESPONSES,), Hooks(events=map_json_events(stream_usage_mismatch))),
+    Fault("anthropic-stream-output-tokens-undercount",
+          "every message_delta reports a cumulative usage.output_tokens of 1 (never below message_start's, so "
+          "it never decreases)", ("ANT-STREAM-008",), False, (MESSAGES,),
+          Hooks(events=map_json_events(output_tokens_undercount))),
+    # cross-talk between concurrent streams (issue 14 §3): state shared across the proxy's exchanges; a
+    # stream that ends while another chat stream is in flight is paired with it (serial traffic is untouched)
+    Fault("concurrent-stream-swap",
+          "two chat streams in flight at the same time exchange their whole streams (ids, content, finish and "
+          "usage): each client gets the other's response", ("OAI-CONC-002", "OAI-CONC-001"), False, (CHAT,),
+          Hooks(events=StreamSwap(whole=True))),
+    Fault("concurrent-content-swap",
+          "two chat streams in flight at the same time exchange their content deltas; each keeps its own ids, "
+          "finish_reason and usage (one sequence's tokens handed to another in the batch)", ("OAI-CONC-002",),
+          False, (CHAT,), Hooks(events=StreamSwap(whole=False))),
     # neutral: a correct suite flags none of these (INFO at most)
     Fault("keepalive-comments", "a ': keep-alive' comment block between events", (), True, (),
           Hooks(events=keepalive)),
@@ -240,6 +272,10 @@ _FAULT_LIST: tuple[Fault, ...] = (
           (), True, (),
           Hooks(response=map_json_body(add_extra_field_body, statuses=_ALL_STATUSES),
                 events=map_json_events(add_extra_field))),
+    Fault("mtp-coalesce-chunks",
+          "multi-token prediction: up to 3 consecutive chat / completions chunks carrying only text (content, "
+          "reasoning or completions text) of the same choice are merged into one chunk", (), True,
+          (CHAT, COMPLETIONS), Hooks(events=coalesce_chunks)),
 )
 
 FAULTS: dict[str, Fault] = {}

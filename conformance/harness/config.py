@@ -61,13 +61,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("reference-config", "configuration of the embedded reference server (see python -m conformance.reference info)",
            None),
     Option("disable-check", "comma-separated passive check names to switch off", ""),
-    Option("max-concurrency", "maximum concurrent requests the client sends", 8, int),
+    Option("max-concurrency", "maximum concurrent requests the client sends (a cap on the suite's own traffic, "
+           "per worker under -n; --concurrency sets how many streams the concurrency tests open)", 8, int),
     Option("open-responses", "judge /v1/responses by the Open Responses rules too ([DONE] terminator, nested "
            "error event, required fields)", False, bool, True),
     Option("add-capability", "declare extra capabilities on top of the profile's (comma-separated)", ""),
     Option("requirement", "run only tests citing these requirement IDs or ID prefixes (comma-separated, "
            "e.g. OAI-STREAM-002,ANT-STREAM)", ""),
-    Option("concurrency", "number of concurrent streams in the concurrency test", 8, int),
+    Option("concurrency", "number of chat streams the concurrency tests (OAI-CONC-001, OAI-CONC-002) open at once, "
+           "each with its own prompt (the test sends as many blocking requests first, one at a time); what the "
+           "endpoint is asked to serve concurrently, unlike --max-concurrency, the client's cap on requests in "
+           "flight (keep it >= N for all N streams to be in flight together)", 8, int),
     Option("test-timeout", "backstop: wall-clock limit per test in seconds (0 disables)", 900.0, float),
     Option("long-context", "long-context tier: off (no window tests), boundary (limit discovery, behaviour at the "
            "window, token limits; the prompts that must be processed are capped by --max-prompt-tokens) or full "

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count, repeat
-from operator import add, getitem, itemgetter, not_
+from operator import add, contains, getitem, itemgetter, not_
 from typing import Any, NamedTuple
 
 # Diagnostic codes (stable: checks and fixtures refer to them).
@@ -116,6 +116,93 @@ def _typed_parts(blocks: list[bytes]) -> tuple[list[str], list[bytes]] | None:
     return list(map(names.__getitem__, heads)), values
 
 
+_Typed = tuple[list[str], list[bytes], list[bytes]]  # (event fields, data values, raw events)
+
+
+def _typed_blocks(region: bytes) -> _Typed | None:
+    """``(fields, values, raws)`` of ``region`` when it is a sequence of blocks ``b"event: <field>\ndata:
+    <value>\n\n"`` (each field and value without a line end), else None: split on blank lines,
+    each block proven to hold exactly one line end by counting (3 per event), cut by
+    :func:`_typed_parts`. An empty region is no blocks."""
+    if not region:
+        return [], [], []
+    blocks = region.split(b"\n\n")  # region ends with a blank line: the last is b""
+    if blocks.pop() or region.count(b"\n") != 3 * len(blocks):
+        return None
+    typed = _typed_parts(blocks)
+    if typed is None:
+        return None
+    fields, values = typed
+    return fields, values, list(map(add, blocks, repeat(b"\n\n")))
+
+
+def _typed_run(region: bytes) -> _Typed | None:
+    """What :func:`_typed_blocks` gives for ``region`` (complete events, starting ``event: ``, ending
+    with a blank line), cut without a Python step per event where the stream repeats one event line
+    (400 deltas between a few lifecycle events); None when it does not have that shape (the caller
+    then tries :func:`_typed_blocks`).
+
+    The event line ``L`` (``b"event: <field>"``) of the block around the middle is the run's: ``P =
+    L + b"\ndata: "``. From the first block that starts with ``P`` (at the start or after a blank
+    line) to the end of the last one, ``body`` (between that first ``P`` and the last value's blank
+    line) is split on ``b"\n\n" + P``: if no piece holds a line end, that stretch is exactly the
+    events ``P + value + b"\n\n"``, one per piece (put back together, the pieces and separators are
+    the stretch). A piece with a line end holds the value, a blank line and blocks of other event
+    lines (up to the next ``P``), cut by :func:`_typed_blocks`; so are the blocks before the first
+    and after the last ``P`` block. Every value is newline-free, so the proof of each block's shape
+    is the same as :func:`_typed_blocks`' count."""
+    n = len(region)
+    j = region.rfind(b"\n\n", 0, n // 2)
+    start = 0 if j < 0 else j + 2
+    nl = region.find(b"\n", start)
+    if nl < 0 or not region.startswith(b"data: ", nl + 1) or not region.startswith(b"event: ", start):
+        return None
+    prefix = region[start : nl + 7]
+    field = prefix[7:-7].decode()  # UnicodeDecodeError: the caller's
+    sep = b"\n\n" + prefix
+    if region.startswith(prefix):
+        first = 0
+    else:
+        first = region.find(sep) + 2
+        if first < 2:
+            return None
+    last = region.rfind(sep)
+    last = first if last < 0 else last + 2
+    stop = region.find(b"\n\n", last + len(prefix))
+    if stop < 0:
+        return None
+    values = region[first + len(prefix) : stop].split(sep)
+    head = _typed_blocks(region[:first])
+    tail = _typed_blocks(region[stop + 2 :])
+    if head is None or tail is None:
+        return None
+    fields, out, raws = head
+    if b"\n" in b"".join(values):  # blocks of other event lines between runs of this one
+        cut = 0
+        for i in compress(count(), map(contains, values, repeat(b"\n"))):
+            value, _, rest = values[i].partition(b"\n\n")
+            others = _typed_blocks(rest + b"\n\n") if rest and b"\n" not in value else None
+            if others is None:
+                return None
+            run = values[cut:i]
+            run.append(value)
+            fields += [field] * len(run)
+            out += run
+            raws += map(add, map(add, repeat(prefix), run), repeat(b"\n\n"))
+            fields += others[0]
+            out += others[1]
+            raws += others[2]
+            cut = i + 1
+        values = values[cut:]
+    fields += [field] * len(values)
+    out += values
+    raws += map(add, map(add, repeat(prefix), values), repeat(b"\n\n"))
+    fields += tail[0]
+    out += tail[1]
+    raws += tail[2]
+    return fields, out, raws
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     code: str
@@ -150,6 +237,9 @@ class SSEParser:
     _t0: float | None = None
     _closed: bool = False
     _seen_unknown: set[str] = field(default_factory=set)
+    #: The UTF-8 bytes of each event's data where the fast path cut them (None where the byte-level
+    #: path built the event), in step with ``events``: :meth:`encoded_data`.
+    _encoded: list[bytes | None] = field(default_factory=list)
     #: ``True``: the byte-level path only (the reference the fast path is proven against).
     strict: bool = False
 
@@ -266,7 +356,7 @@ class SSEParser:
         n = len(b)
         find, startswith = b.find, b.startswith
         base = self._offset
-        append = self.events.append
+        append, keep = self.events.append, self._encoded.append
         last_id, retry = self._last_id, self._retry
         lf = 0
         pos = 0
@@ -302,13 +392,15 @@ class SSEParser:
                 else:
                     start = -1
                 if start >= 0:
+                    encoded = b[start:k]
                     try:
-                        value = b[start:k].decode()
+                        value = encoded.decode()
                     except UnicodeDecodeError:
                         pass
                     else:
                         append(_new_event(SSEEvent, (etype or "message", value, last_id, retry, base + pos, t,
                                                      etype, b[pos : k + 2])))
+                        keep(encoded)
                         lf += lines
                         pos = k + 2
                         continue
@@ -337,18 +429,20 @@ class SSEParser:
         etype: str | None = None
         try:
             if b.startswith(b"data: ") and b.find(b"\n", 0, k) < 0:
-                value, lines = b[6:k].decode(), 2
+                encoded, lines = b[6:k], 2
             elif b.startswith(b"event: "):
                 nl = b.find(b"\n", 0, k)
                 if nl < 0 or not b.startswith(b"data: ", nl + 1) or b.find(b"\n", nl + 1, k) >= 0:
                     return False
-                etype, value, lines = b[7:nl].decode(), b[nl + 7 : k].decode(), 3
+                etype, encoded, lines = b[7:nl].decode(), b[nl + 7 : k], 3
             else:
                 return False
+            value = encoded.decode()
         except UnicodeDecodeError:
             return False
         self.events.append(_new_event(SSEEvent, (etype or "message", value, self._last_id, self._retry, self._offset,
                                                  t, etype, b)))
+        self._encoded.append(encoded)
         self.line_endings["LF"] += lines
         self._offset += k + 2
         return True
@@ -359,39 +453,36 @@ class SSEParser:
         ``event: <type>`` + ``data: <value>``, followed by one blank line, and the whole is valid
         UTF-8; False (nothing consumed) otherwise, and the caller takes them one by one.
 
-        The shape is proven by counting: with N events split on what separates them (``\n\ndata: ``,
-        or ``\n\n`` with every part starting ``event: ``), the separators and the final blank line
-        hold 2N line ends; a region with 2N line ends in all (data-only) has no other, and one with
-        3N in all whose every event has a ``\ndata: `` has exactly one more per event (so the part
-        before it, checked once per distinct value, is the whole ``event:`` line; :func:`_typed_parts`).
+        The shape is proven without a Python step per event. Data-only: split on ``\n\ndata: ``
+        (the first ``data: `` and the final blank line cut off), the region is exactly the events
+        ``data: <value>\n\n`` when no value holds a line end (one ``in`` over the joined values, in
+        C). With ``event:`` lines: :func:`_typed_run` (a run of one event line, the usual stream),
+        else :func:`_typed_blocks` (every block proven to hold exactly one line end by counting, the
+        one in ``\ndata: ``; the part before it, checked once per distinct value, is the whole
+        ``event:`` line: :func:`_typed_parts`). Either way 2 (data-only) or 3 line ends per event.
         Each type and value is decoded on its own (valid exactly when its line is). Everything per
-        event runs in C (split, startswith, slicing, decode, map, accumulate): no Python frame per
-        event."""
+        event runs in C (split, slicing, decode, map, accumulate)."""
         region = b[:end] if end < len(b) else b
-        newlines = region.count(b"\n")
         fields: Any
         try:
             if region.startswith(b"data: "):
                 parts = region.split(b"\n\ndata: ")  # as region[6:-2].split would, without copying region
-                if newlines != 2 * len(parts):
-                    return False
                 parts[0] = parts[0][6:]
                 parts[-1] = parts[-1][:-2]
+                if b"\n" in b"".join(parts):
+                    return False
+                newlines = 2 * len(parts)
                 values = list(map(bytes.decode, parts))
                 fields, types = repeat(None), repeat("message")
                 raws = list(map(add, map(add, repeat(b"data: "), parts), repeat(b"\n\n")))
             elif region.startswith(b"event: "):
-                blocks = region.split(b"\n\n")  # region ends with a blank line: the last is b""
-                if blocks.pop() or newlines != 3 * len(blocks):
-                    return False
-                typed = _typed_parts(blocks)
+                typed = _typed_run(region) or _typed_blocks(region)
                 if typed is None:
                     return False
-                fields, values_b = typed
-                values = list(map(bytes.decode, values_b))
-                del values_b
+                fields, parts, raws = typed
+                newlines = 3 * len(fields)
+                values = list(map(bytes.decode, parts))
                 types = fields if all(fields) else [f or "message" for f in fields]
-                raws = list(map(add, blocks, repeat(b"\n\n")))
             else:
                 return False
         except UnicodeDecodeError:
@@ -406,6 +497,7 @@ class SSEParser:
             fields,
             raws,
         )))
+        self._encoded.extend(parts)
         self.line_endings["LF"] += newlines
         return True
 
@@ -476,6 +568,7 @@ class SSEParser:
                 raw=bytes(self._event_raw),
             )
         )
+        self._encoded.append(None)
         self._reset()
 
     def _reset(self) -> None:
@@ -517,6 +610,18 @@ class SSEParser:
                 Diagnostic(NON_LF_LINE_ENDING, 0, ", ".join(f"{k}={v}" for k, v in self.line_endings.items()))
             )
         return self.diagnostics
+
+    def encoded_data(self) -> list[bytes]:
+        """``[e.data.encode() for e in self.events]``: the bytes the fast path decoded each event's
+        data from (kept, not encoded again), encoded for the events the byte-level path built (whose
+        data may hold replacement characters or joined lines), and for all of them when ``events``
+        was changed from outside."""
+        encoded, events = self._encoded, self.events
+        if len(encoded) != len(events):
+            return [e.data.encode("utf-8", "surrogatepass") for e in events]
+        if None not in encoded:
+            return list(encoded)  # type: ignore[arg-type]
+        return [e.data.encode("utf-8", "surrogatepass") if x is None else x for x, e in zip(encoded, events)]
 
     @property
     def unterminated_tail(self) -> str | None:

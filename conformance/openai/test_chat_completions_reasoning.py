@@ -80,7 +80,49 @@ def test_length_finish_after_reasoning_leaves_content(oai):
 @pytest.mark.requires("hosted_reasoning")
 def test_hosted_reasoning_exclude_removes_reasoning(oai):
     request = {"messages": ASK, "max_tokens": 64, "temperature": 0}
-    # The control (same request without exclude) must reason, or the absence proves nothing.
-    control = oai.chat(request)
-    result = oai.chat({**request, "reasoning": {"exclude": True}})
+    # The control (same request without exclude) must reason, or the absence proves nothing. It
+    # switches thinking on the profile's way: without a reasoning object the profile's default
+    # (thinking off) would be added, and the control could never reason.
+    on = oai.requests.reasoning("chat", True).get("reasoning")
+    on = dict(on) if isinstance(on, dict) else {}
+    control = oai.chat({**request, "reasoning": on} if on else request)
+    result = oai.chat({**request, "reasoning": {**on, "exclude": True}})
     checks.reasoning_excluded(result.message, control=control.message)
+
+
+# The hosted reasoning object as the seed documents it (aimlapi nemotron-3-ultra-550b-a55b,
+# OpenRouter convention): {effort: low|medium|high} or {max_tokens: N}, "cannot be used
+# simultaneously"; each sent alone, as the request's whole reasoning object.
+EFFORT = {"messages": ASK, "max_tokens": 64, "temperature": 0, "reasoning": {"effort": "low"}}
+# streamed with usage: the reasoning_tokens are judged on the final usage chunk
+STREAMED = pytest.param("streaming", marks=pytest.mark.requires("streaming", "stream_usage"))
+
+
+def _effort_answer(oai, mode):
+    """The effort request's answer: the chat.completion body, or the stream (with usage)."""
+    if mode == "blocking":
+        return oai.chat(EFFORT).body
+    return oai.chat_stream({**EFFORT, "stream_options": {"include_usage": True}})
+
+
+@requirement("OAI-REASON-011")
+@pytest.mark.requires("hosted_reasoning")
+@pytest.mark.parametrize("mode", ["blocking", STREAMED])
+def test_hosted_reasoning_effort_is_honoured(oai, profile, mode):
+    checks.reasoning_effort_honoured(_effort_answer(oai, mode), field=profile.reasoning_field)
+
+
+@requirement("OAI-REASON-012")
+@pytest.mark.requires("hosted_reasoning")
+def test_hosted_reasoning_max_tokens_bounds_reasoning_tokens(oai, profile):
+    budget = 16
+    result = oai.chat({"messages": ASK, "max_tokens": 128, "temperature": 0, "reasoning": {"max_tokens": budget}})
+    checks.reasoning_max_tokens_honoured(result.body, budget=budget, slack=int(profile.setting("budget_slack", 0)))
+
+
+@requirement("OAI-REASON-013")
+@pytest.mark.requires("hosted_reasoning")
+@pytest.mark.parametrize("mode", ["blocking", STREAMED])
+def test_hosted_reasoning_details_and_meta_usage_agree(oai, mode):
+    # The OAI-REASON-011 exchanges (reused: no extra request where both run).
+    checks.reasoning_details_consistent(_effort_answer(oai, mode))

@@ -3,8 +3,10 @@
 import pytest
 
 from conformance.harness.checks import openai as checks
+from conformance.harness.checks import parity
 from conformance.harness.datasets import case
 from conformance.harness.failures import NotApplicable
+from conformance.harness.parallel import DETERMINISM
 from conformance.harness.requirements import requirement
 
 SHORT = case("openai/chat_basic.json", "short-reply").request
@@ -40,3 +42,13 @@ def test_usage_counts_every_choice(oai):
 @pytest.mark.requires("streaming")
 def test_no_usage_chunk_without_include_usage(oai):
     checks.no_usage_without_include(oai.chat_stream(SHORT))
+
+
+@pytest.mark.alone(DETERMINISM)
+@requirement("OAI-USAGE-005")
+@pytest.mark.requires("streaming", "stream_usage")
+def test_streamed_usage_equals_non_streamed_usage(oai, profile):
+    # The same exchanges as OAI-USAGE-002 (n1) and OAI-USAGE-001: no request of its own in a full run.
+    stream = oai.chat_stream({**SHORT, "stream_options": {"include_usage": True}})
+    blocking = oai.chat(SHORT)
+    parity.stream_usage_matches_blocking(stream, blocking.body, tolerance=parity.tolerance_of(profile.settings))

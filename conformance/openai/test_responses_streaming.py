@@ -2,7 +2,9 @@
 
 import pytest
 
+from conformance.harness.checks import parity
 from conformance.harness.checks import responses as checks
+from conformance.harness.parallel import DETERMINISM
 from conformance.harness.requirements import requirement
 from conformance.harness.schemas import SchemaSet
 
@@ -55,3 +57,21 @@ def test_open_responses_stream_ends_with_done(oai):
 def test_open_responses_shapes_hold(oai, profile):
     strict = SchemaSet(flavors=(*profile.schema_flavors, "open-responses"))
     checks.open_responses_shapes(oai.responses_stream(BASIC), schemas=strict)
+
+
+# Stream / non-stream parity: BASIC is the request of test_responses_basic.py too, so both calls
+# are the exchanges the tests above and there already made.
+@pytest.mark.alone(DETERMINISM)
+@requirement("OAI-RESP-013")
+def test_streamed_responses_usage_equals_non_streamed_usage(oai, profile):
+    stream = oai.responses_stream(BASIC)
+    _, blocking = oai.responses(BASIC)
+    parity.responses_stream_usage_matches_blocking(stream, blocking, tolerance=parity.tolerance_of(profile.settings))
+
+
+@pytest.mark.alone(DETERMINISM)
+@requirement("OAI-RESP-014")
+def test_streamed_output_text_equals_non_streamed_output_text_at_temperature_0(oai):
+    stream = oai.responses_stream(BASIC)
+    _, blocking = oai.responses(BASIC)
+    parity.responses_stream_text_matches_blocking(stream, blocking)

@@ -89,3 +89,18 @@ def count_tokens_off(ctx: FaultContext, body: Any) -> Any:
     if isinstance(body, dict) and is_int(body.get("input_tokens")):
         body["input_tokens"] += 3
     return body
+
+
+# --- stream / non-stream parity (issue 14 §1) ----------------------------------------------------
+
+
+def output_tokens_undercount(ctx: FaultContext, obj: dict[str, Any]) -> dict[str, Any]:
+    """Every message_delta reports a cumulative usage.output_tokens of 1 (one that carried no usage
+    gets one): never below message_start's 0 or 1, so the count never decreases."""
+    if obj.get("type") != "message_delta":
+        return obj
+    usage = obj.get("usage")
+    if not isinstance(usage, dict):
+        usage = obj["usage"] = {}
+    usage["output_tokens"] = 1
+    return obj

@@ -1,8 +1,9 @@
 """Neutral transformations: they change the wire but not the meaning (line endings, keep-alive
-comments, write cutting, unknown fields). A correct suite flags none of them."""
+comments, write cutting, unknown fields, multi-token chunks). A correct suite flags none of them."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Iterator
@@ -67,3 +68,75 @@ def add_extra_field_body(ctx: FaultContext, body: Any) -> Any:
     if isinstance(body, dict):
         body[EXTRA_FIELD] = 1
     return body
+
+
+#: At most this many consecutive text chunks become one: what vLLM's MTP speculative decoding
+#: with ``num_speculative_tokens`` 2 (the NIM Nemotron 3 Ultra seed) emits per step, 1 + 2 tokens.
+MTP_TOKENS_PER_STEP = 3
+_TEXT_CHOICE_KEYS = frozenset({"index", "delta", "text", "finish_reason", "logprobs", "stop_reason"})
+_TEXT_FIELDS = ("content", "reasoning", "reasoning_content")
+
+
+def _text_piece(obj: dict[str, Any] | None) -> tuple[tuple[Any, ...], str] | None:
+    """(merge key, text) of a chat or text completions chunk that carries only one choice's text
+    (one delta field: content, reasoning or reasoning_content; or completions ``text``) and nothing
+    else of meaning (no role, tool calls, finish, logprobs, usage); None for any other event."""
+    if obj is None or "type" in obj or "error" in obj or obj.get("usage") is not None:
+        return None
+    choices = obj.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    if set(choice) - _TEXT_CHOICE_KEYS or any(choice.get(k) is not None for k in ("finish_reason", "logprobs",
+                                                                                   "stop_reason")):
+        return None
+    others = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in obj.items() if k != "choices"))
+    if "delta" in choice:
+        delta = choice["delta"]
+        if "text" in choice or not isinstance(delta, dict) or len(delta) != 1:
+            return None
+        (field, text), = delta.items()
+        if field not in _TEXT_FIELDS or not isinstance(text, str) or not text:
+            return None
+        return (others, choice.get("index"), "delta", field), text
+    text = choice.get("text")
+    if not isinstance(text, str) or not text:
+        return None
+    return (others, choice.get("index"), "text"), text
+
+
+def _merged(event: Event, texts: list[str]) -> Event:
+    if len(texts) == 1:
+        return event
+    obj = event.obj
+    assert obj is not None
+    choice = obj["choices"][0]
+    if "delta" in choice:
+        (field, _), = choice["delta"].items()
+        choice["delta"][field] = "".join(texts)
+    else:
+        choice["text"] = "".join(texts)
+    return event.with_json(obj)
+
+
+def coalesce_chunks(ctx: FaultContext, events: Iterator[Event]) -> Iterator[Event]:
+    """Multi-token prediction: up to :data:`MTP_TOKENS_PER_STEP` consecutive chat / completions
+    chunks that carry only the same choice's text in the same field (and otherwise identical
+    chunk fields) become one chunk with the texts joined. Chunks with a role, tool calls, a
+    finish reason, logprobs or usage, and any other block, pass unchanged (and end a run)."""
+    pending: tuple[Event, tuple[Any, ...], list[str]] | None = None
+    for event in events:
+        piece = _text_piece(event.obj) if event.is_event and not event.is_done else None
+        if pending is not None and piece is not None and piece[0] == pending[1] \
+                and len(pending[2]) < MTP_TOKENS_PER_STEP:
+            pending[2].append(piece[1])
+            continue
+        if pending is not None:
+            yield _merged(pending[0], pending[2])
+            pending = None
+        if piece is not None:
+            pending = (event, piece[0], [piece[1]])
+            continue
+        yield event
+    if pending is not None:
+        yield _merged(pending[0], pending[2])

@@ -357,3 +357,32 @@ def _truncate_last_content(event: Event) -> Event:
         assert delta is not None
         delta["content"] = _truncate_content(delta["content"])
     return event.with_json(obj)
+
+
+# --- stream / non-stream parity (issue 14 §1): streams only, blocking answers left alone -----------
+
+
+def stream_completion_tokens_undercount(ctx: FaultContext, obj: dict[str, Any]) -> dict[str, Any]:
+    """Chat / completions chunk usage: completion_tokens becomes 1 (total_tokens follows, so the
+    counts still add up)."""
+    usage = obj.get("usage")
+    if isinstance(usage, dict) and is_int(usage.get("completion_tokens")):
+        usage["completion_tokens"] = 1
+        if is_int(usage.get("prompt_tokens")) and is_int(usage.get("total_tokens")):
+            usage["total_tokens"] = usage["prompt_tokens"] + 1
+    return obj
+
+
+def completions_text_mismatch(ctx: FaultContext, events: Iterator[Event]) -> Iterator[Event]:
+    """The first /v1/completions chunk carrying a text gets an extra character."""
+    done = False
+    for event in events:
+        obj = event.obj
+        if not done and obj is not None:
+            texts = [c for c in choices_of(obj) if isinstance(c.get("text"), str)]
+            if texts:
+                done = True
+                texts[0]["text"] += "~"
+                yield event.with_json(obj)
+                continue
+        yield event

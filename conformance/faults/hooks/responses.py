@@ -87,3 +87,21 @@ def completed_on_truncation_event(ctx: FaultContext, events: Iterator[Event]) ->
             continue
         changed = event.with_json(obj)
         yield changed.with_type("response.completed") if renamed else changed
+
+
+# --- stream / non-stream parity (issue 14 §1) ----------------------------------------------------
+
+#: input_tokens added to a Responses stream's terminal usage (total_tokens follows).
+STREAM_EXTRA_INPUT = 4
+
+
+def stream_usage_mismatch(ctx: FaultContext, obj: dict[str, Any]) -> dict[str, Any]:
+    """The usage of a Responses stream's terminal event bills more input tokens (total follows);
+    blocking answers are left alone."""
+    response = obj.get("response") if obj.get("type") in TERMINAL else None
+    usage = response.get("usage") if isinstance(response, dict) else None
+    if isinstance(usage, dict) and is_int(usage.get("input_tokens")):
+        usage["input_tokens"] += STREAM_EXTRA_INPUT
+        if is_int(usage.get("total_tokens")):
+            usage["total_tokens"] += STREAM_EXTRA_INPUT
+    return obj

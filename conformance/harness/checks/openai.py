@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from conformance.harness.checks import check, fail
@@ -230,6 +231,51 @@ def concurrent_streams_isolated(streams: list[ChunkStream], *, max_tokens: list[
         if reasons == ["length"] and usage is not None and usage.get("completion_tokens") != limit:
             raise fail(f"stream {i} (max_tokens={limit}) reports another request's usage",
                        expected=limit, actual=usage.get("completion_tokens"))
+
+
+def marker_in(marker: str, text: str) -> bool:
+    """``marker`` occurs in ``text`` as a whole word, case-insensitively (``apple`` is not in
+    ``pineapple`` nor in ``apple2``)."""
+    return re.search(rf"(?<!\w){re.escape(marker)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+@check("OAI-CONC-002")
+def concurrent_streams_no_cross_talk(streams: list[ChunkStream], *, serial: list[dict[str, Any]],
+                                     markers: list[str]) -> None:
+    """No cross-talk between N concurrent streams with distinct prompts. Stream ``i`` is judged
+    against ``serial[i]`` (``{"prompt_tokens": int, "text": str}``: the same request sent alone,
+    blocking, before) and ``markers[i]`` (a word only prompt ``i`` contains):
+
+    * its final ``usage.prompt_tokens`` equals its own serial count (prompt tokens are
+      deterministic; distinct prompt lengths make a swapped usage or a swapped stream visible
+      whatever the model writes);
+    * its text contains no other stream's marker that its own serial answer did not contain (a
+      marker comes only from its own prompt: another stream's marker in the output is another
+      stream's output). Where the model echoes no marker (no serial answer contains its own),
+      this part can see nothing; the usage part still judges."""
+    if len(streams) != len(serial) or len(streams) != len(markers):
+        raise fail("streams, serial answers and markers do not line up",
+                   expected=len(streams), actual=[len(serial), len(markers)])
+    counts = [s.get("prompt_tokens") for s in serial]
+    problems: list[str] = []
+    for i, stream in enumerate(streams):
+        usage = stream.final_usage()
+        got = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        if got != counts[i]:
+            others = [j for j, c in enumerate(counts) if j != i and c == got]
+            whose = f" (stream {others[0]}'s prompt, marker {markers[others[0]]!r})" if others else ""
+            problems.append(f"stream {i} (marker {markers[i]!r}) reports prompt_tokens {got}, its own prompt has "
+                            f"{counts[i]}{whose}")
+        text = stream.text(0)
+        own_serial = str(serial[i].get("text") or "")
+        foreign = [j for j, m in enumerate(markers)
+                   if j != i and marker_in(m, text) and not marker_in(m, own_serial)]
+        if foreign:
+            problems.append(f"stream {i} (marker {markers[i]!r}) carries the marker of stream(s) "
+                            f"{foreign} ({', '.join(repr(markers[j]) for j in foreign)}): {text[:120]!r}")
+    if problems:
+        raise fail("cross-talk between concurrent streams: " + "; ".join(problems),
+                   expected="each stream carries its own prompt's usage and output", actual=problems)
 
 
 # --- parameters ----------------------------------------------------------------------------

@@ -394,3 +394,129 @@ def responses_reasoning_item(response: Any) -> None:
     texts = [p.get("text") for key in ("summary", "content") for p in (item.get(key) or []) if isinstance(p, Mapping)]
     if not any(isinstance(t, str) and t.strip() for t in texts):
         raise fail("reasoning item carries no summary or content text", expected="non-empty text", actual=item)
+
+
+# --- hosted reasoning object (aimlapi / OpenRouter style: reasoning {effort, max_tokens, exclude}) ---
+
+
+def _hosted_reasoning_rules(subject: Any, usage: Any, *, field: str, knob: str) -> None:
+    """The thinking-on rules of the vLLM controls (OAI-REASON-001, -005, -004, -006) for a hosted
+    request whose reasoning object sets ``knob``; raised under the calling check's requirement."""
+    if not has_reasoning(subject):
+        raise fail(f"no reasoning text although {knob} was set (it switches reasoning on){_leak_hint(subject)}",
+                   expected="reasoning text (reasoning, reasoning_content or reasoning_details)",
+                   actual=_reasoning_shown(subject))
+    reasoning_in_declared_field.__wrapped__(subject, field=field)
+    no_think_leak.__wrapped__(subject)
+    reasoning_tokens_reported.__wrapped__(usage, subject)
+    reasoning_tokens_bounded.__wrapped__(usage)
+
+
+@check("OAI-REASON-011")
+def reasoning_effort_honoured(subject: Any, *, field: str) -> None:
+    """With the hosted reasoning object ``{effort: low|medium|high}`` (a chat.completion body or
+    its stream), the request is answered by reasoning as with thinking on: reasoning text in the
+    declared field, ``reasoning_tokens`` reported > 0 and ≤ completion_tokens, content without
+    ``<think>`` tags."""
+    _hosted_reasoning_rules(subject, _usage_of(subject), field=field, knob="reasoning.effort")
+
+
+@check("OAI-REASON-012")
+def reasoning_max_tokens_honoured(subject: Any, *, budget: int, slack: int = 0) -> None:
+    """With the hosted reasoning object ``{max_tokens: B}`` (a chat.completion body or its
+    stream): ``reasoning_tokens`` is reported and ≤ B + slack (the OAI-REASON-003 rule), ≤
+    completion_tokens, and content carries no ``<think>`` tags. Reasoning text is not required
+    (a budget bounds it from above only)."""
+    usage = _usage_of(subject)
+    no_think_leak.__wrapped__(subject)
+    value, where = reasoning_tokens(usage)
+    if where is None:
+        raise fail("reasoning_tokens not reported, so reasoning.max_tokens cannot be verified",
+                   expected="usage.completion_tokens_details.reasoning_tokens: integer", actual=_details_shown(usage))
+    reasoning_tokens_bounded.__wrapped__(usage)
+    limit = budget + slack
+    if value > limit:
+        extra = f" + slack {slack}" if slack else ""
+        raise fail(f"reasoning_tokens exceeds reasoning.max_tokens {budget}{extra}", expected=f"≤ {limit}",
+                   actual=value)
+
+
+def _detail_entries_text(subject: Any) -> str | None:
+    """The joined ``text`` of the ``reasoning.text`` entries of reasoning_details (in order; for a
+    stream, over all deltas), None when there is no such entry. A text entry whose text is not a
+    string fails."""
+    pieces, seen = [], False
+    for i, entry in enumerate(reasoning_details(subject)):
+        if not isinstance(entry, dict):
+            raise fail(f"reasoning_details[{i}] is not an object", expected="an object", actual=entry)
+        if entry.get("type") != "reasoning.text":
+            continue
+        seen = True
+        text = entry.get("text")
+        if text is not None and not isinstance(text, str):
+            raise fail(f"reasoning_details[{i}].text is not a string", expected="string", actual=text)
+        pieces.append(text or "")
+    return "".join(pieces) if seen else None
+
+
+def _meta_usage(subject: Any) -> tuple[bool, Any]:
+    """(present, value) of the top-level ``meta.usage`` (for a stream: the last chunk carrying
+    ``meta``). A ``meta`` that is not an object (nor null) fails."""
+    if isinstance(subject, ChunkStream):
+        carrying = [c.data["meta"] for c in subject.chunks if c.data.get("meta") is not None]
+        meta = carrying[-1] if carrying else None
+    else:
+        meta = subject.get("meta") if isinstance(subject, dict) else None
+    if meta is None:
+        return False, None
+    if not isinstance(meta, dict):
+        raise fail("meta is not an object", expected="an object or null", actual=meta)
+    usage = meta.get("usage")
+    return usage is not None, usage
+
+
+def _is_amount(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and value >= 0 \
+        and value != float("inf")
+
+
+@check("OAI-REASON-013")
+def reasoning_details_consistent(subject: Any) -> None:
+    """aimlapi/OpenRouter extras agree with the standard fields (a chat.completion body or its
+    stream): the joined text of the ``reasoning.text`` entries of ``reasoning_details`` equals
+    the reasoning text (``reasoning`` / ``reasoning_content``; over all deltas for a stream);
+    ``meta.usage`` (documented ``{credits_used, usd_spent}``, nullable) holds non-negative numbers,
+    comes with a ``usage`` object, and any ``*_tokens`` count it repeats equals ``usage``'s.
+    Not applicable when neither reasoning_details text nor meta.usage is present."""
+    if not isinstance(subject, ChunkStream) and not isinstance(subject, dict):
+        raise fail("no chat.completion to judge", expected="a chat.completion body or a chunk stream", actual=subject)
+    details_text = _detail_entries_text(subject)
+    has_meta, meta_usage = _meta_usage(subject)
+    if details_text is None and not has_meta:
+        raise NotApplicable("OAI-REASON-013: the answer carries neither reasoning_details text entries nor "
+                            f"meta.usage to compare ({_reasoning_shown(subject)})")
+    if details_text is not None:
+        text = reasoning_text(subject)
+        if not _has_text(text) and _has_text(details_text):
+            raise fail("reasoning_details carry reasoning text but reasoning/reasoning_content is empty",
+                       expected=_short(details_text), actual=_reasoning_shown(subject))
+        if _has_text(text) and text != details_text:
+            at = next((i for i, (x, y) in enumerate(zip(text, details_text)) if x != y),
+                      min(len(text), len(details_text)))
+            raise fail(f"reasoning_details text differs from the reasoning text (from character {at})",
+                       expected=_short(text), actual=_short(details_text))
+    if not has_meta:
+        return
+    if not isinstance(meta_usage, dict):
+        raise fail("meta.usage is not an object", expected="an object or null", actual=meta_usage)
+    for key in ("credits_used", "usd_spent"):
+        if key in meta_usage and meta_usage[key] is not None and not _is_amount(meta_usage[key]):
+            raise fail(f"meta.usage.{key} is not a non-negative number", expected="a number ≥ 0",
+                       actual=meta_usage[key])
+    usage = subject.final_usage() if isinstance(subject, ChunkStream) else subject.get("usage")
+    if not isinstance(usage, dict):
+        raise fail("meta.usage reports a charge but the response carries no usage object",
+                   expected="usage with prompt_tokens and completion_tokens", actual=usage)
+    for key, value in sorted(meta_usage.items()):
+        if key.endswith("_tokens") and key in usage and value != usage[key]:
+            raise fail(f"meta.usage.{key} differs from usage.{key}", expected=usage[key], actual=value)

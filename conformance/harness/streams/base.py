@@ -29,7 +29,7 @@ from operator import attrgetter
 from typing import Any
 
 from conformance.harness.exchange import Exchange
-from conformance.harness.sse import Diagnostic, SSEEvent
+from conformance.harness.sse import Diagnostic, SSEEvent, SSEParser
 
 try:
     from orjson import loads as _orjson_loads
@@ -41,6 +41,18 @@ EXCERPT = 200  # characters of a malformed payload kept for messages
 
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGIT_RUN = b"0" * 19
+#: Any 19 consecutive positions hold 3 (or 4) multiples of 6, which are consecutive in ``b[::6]``.
+_SAMPLE_STEP, _SAMPLE_RUN = 6, b"000"
+
+
+def has_long_digit_run(data: bytes) -> bool:
+    """Whether ``data`` holds a run of 19 or more ASCII digits. A run of 19 digits puts digits at 3
+    consecutive positions of every 6th byte: the sixth of ``data`` that ``data[::6]`` copies is
+    looked at first, and all of it only where that finds 3 digits in a row (13 or more in a row in
+    ``data``; timestamps have 10)."""
+    if _SAMPLE_RUN not in data[::_SAMPLE_STEP].translate(_DIGITS_TO_ZERO):
+        return False
+    return _LONG_DIGIT_RUN in data.translate(_DIGITS_TO_ZERO)
 
 
 def loads(data: str) -> Any:
@@ -55,7 +67,7 @@ def loads(data: str) -> Any:
     if _orjson_loads is None:
         return json.loads(data)
     raw = data.encode("utf-8", "surrogatepass")
-    if _LONG_DIGIT_RUN in raw.translate(_DIGITS_TO_ZERO):
+    if has_long_digit_run(raw):
         return json.loads(data)
     try:
         return _orjson_loads(raw)
@@ -65,20 +77,38 @@ def loads(data: str) -> Any:
 
 #: Stands for a text that is not JSON in :func:`decode_all`'s answer.
 NOT_JSON = object()
-_raw_of = attrgetter("raw")
 _data_of = attrgetter("data")
+
+
+def _payload_positions(datas: list[str], stop_at_done: bool) -> slice | list[int]:
+    """Which of the events' ``datas`` are payloads (see :func:`payload_texts`): a slice in the
+    usual case (no [DONE], or one, last), picked in C."""
+    if DONE not in datas:
+        return slice(None)
+    first = datas.index(DONE)
+    if stop_at_done or first == len(datas) - 1:
+        return slice(first)
+    return [i for i, d in enumerate(datas) if d != DONE]
+
+
+def _take(items: list[Any], positions: slice | list[int]) -> list[Any]:
+    return items[positions] if isinstance(positions, slice) else [items[i] for i in positions]
 
 
 def payload_texts(events: list[SSEEvent], *, stop_at_done: bool = False) -> list[str]:
     """The ``data`` of every event but ``data: [DONE]`` (with ``stop_at_done``: of every event
     before the first one), in order; picked in C (the usual stream has no [DONE] or one, last)."""
     datas = list(map(_data_of, events))
-    if DONE not in datas:
-        return datas
-    first = datas.index(DONE)
-    if stop_at_done or first == len(datas) - 1:
-        return datas[:first]
-    return [d for d in datas if d != DONE]
+    return _take(datas, _payload_positions(datas, stop_at_done))
+
+
+def decode_payloads(parser: SSEParser, *, stop_at_done: bool = False) -> list[Any]:
+    """:func:`decode_all` of :func:`payload_texts` of the parser's events (what the stream layers
+    decode), orjson reading the bytes the parser decoded each payload from
+    (:meth:`~conformance.harness.sse.SSEParser.encoded_data`)."""
+    datas = list(map(_data_of, parser.events))
+    positions = _payload_positions(datas, stop_at_done)
+    return decode_all(_take(datas, positions), encoded=_take(parser.encoded_data(), positions))
 
 
 @contextlib.contextmanager
@@ -97,22 +127,25 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def decode_all(texts: list[str], *, source: bytes | None = None) -> list[Any]:
+def decode_all(texts: list[str], *, source: bytes | None = None,
+               encoded: list[bytes] | None = None) -> list[Any]:
     """``[loads(t) for t in texts]`` with :data:`NOT_JSON` where ``loads`` raises ``ValueError``.
 
     The common case, every text decodable by orjson with ``json``'s value (no run of 19 digits
     anywhere, no orjson error), costs one C-level pass per stream: the digit-run guard runs once
-    over all texts, and ``map(orjson.loads, texts)`` decodes them; any orjson error sends the
-    whole list through :func:`loads` one by one. ``source``: bytes in which every run of digits
-    of the texts also appears (the raw SSE events they came from), to guard on instead of
-    encoding the texts."""
+    over all texts, and ``map(orjson.loads, ...)`` decodes them; any orjson error sends the
+    whole list through :func:`loads` one by one. ``encoded``: ``[t.encode("utf-8", "surrogatepass")
+    for t in texts]`` when the caller has them (the parser's :meth:`~conformance.harness.sse.SSEParser.encoded_data`):
+    orjson reads those bytes, as it would read each text's UTF-8 form, which it would otherwise make
+    and cache in the text. ``source``: bytes in which every run of digits of the texts also appears
+    (the raw SSE events they came from), to guard on instead of joining or encoding the texts."""
     if _orjson_loads is not None and texts:
         if source is None:
-            source = "\n".join(texts).encode("utf-8", "surrogatepass")
-        if _LONG_DIGIT_RUN not in source.translate(_DIGITS_TO_ZERO):
+            source = b"\n".join(encoded) if encoded is not None else "\n".join(texts).encode("utf-8", "surrogatepass")
+        if not has_long_digit_run(source):
             try:
                 with gc_paused():
-                    return list(map(_orjson_loads, texts))
+                    return list(map(_orjson_loads, texts if encoded is None else encoded))
             except (ValueError, RecursionError):
                 pass
     out: list[Any] = []
@@ -185,9 +218,7 @@ class EventStream:
         if tail is not None and tail.strip().replace("data:", "", 1).strip() == DONE:
             self.unterminated_done = True
         # Decode every payload that will be yielded in one go (decode_all), then walk the events.
-        texts = payload_texts(self.sse_events, stop_at_done=stop_at_done)
-        # Every digit run of a payload is in its event's raw bytes (each ends with a line end).
-        decoded = iter(decode_all(texts, source=b"".join(map(_raw_of, self.sse_events))))
+        decoded = iter(decode_payloads(parser, stop_at_done=stop_at_done))
         for i, event in enumerate(self.sse_events):
             if event.data == DONE:
                 self.done_indices.append(i)
