@@ -292,6 +292,22 @@ def test_gc_paused_restores_the_collector_state_even_on_error():
         gc.enable()
 
 
+def test_gc_paused_moves_what_it_made_to_the_oldest_generation_without_a_collection():
+    import gc
+
+    from conformance.harness.streams.base import gc_paused
+
+    made: list[dict[str, int]] = []
+    before = gc.get_stats()
+    with gc_paused():
+        made.extend({"i": i, "j": [i]} for i in range(5000))  # many more than a young generation
+    assert gc.isenabled()
+    assert gc.get_count()[0] < 700  # the young count was reset, not left to trigger a collection
+    assert [s["collections"] for s in gc.get_stats()] == [s["collections"] for s in before]
+    assert gc.is_tracked(made[0]["j"]) and gc.get_freeze_count() == 0  # still collectable, nothing frozen
+    assert any(o is made[-1]["j"] for o in gc.get_objects(generation=2))
+
+
 # -- issue 13 §2 (second pass): the parser's encoded data, the sampled digit-run guard -------------
 
 @given(raw=st.one_of(any_stream, dominated), cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6))
