@@ -31,9 +31,10 @@ from conformance.harness.checks import context as ctx_checks
 from conformance.harness.checks import token_limits as limit_checks
 from conformance.harness.client import Client, Timeouts
 from conformance.harness.exchange import Exchange
-from conformance.harness.failures import ConformanceFailure, EndpointTimeout, TransportError
+from conformance.harness.failures import EndpointTimeout, TransportError
 from conformance.harness.schemas import SchemaSet
 from tests.fake_upstream import TIMEOUTS, _close_clients, client, schemas, serve  # noqa: F401 (fixtures)
+from tests.test_faults import assert_fault_caught
 
 WINDOW = 2000
 WORD = "apple"
@@ -355,12 +356,7 @@ CONTEXT_SCENARIOS: list[Scenario] = [
 
 @pytest.mark.parametrize("scenario", CONTEXT_SCENARIOS, ids=lambda sc: sc.id)
 def test_context_fault_is_caught_by_its_requirement(upstream: str, schemas: SchemaSet, scenario: Scenario) -> None:
-    scenario.run(client(upstream, scenario.timeouts), schemas)  # the canned upstream is clean: the check passes
-    with FaultProxy(upstream, [scenario.fault]) as proxy:
-        with pytest.raises(ConformanceFailure) as caught:
-            scenario.run(client(proxy.url, scenario.timeouts), schemas)
-    assert caught.value.requirement == scenario.requirement, str(caught.value)
-    assert scenario.requirement in FAULTS[scenario.fault].requirements
+    assert_fault_caught(upstream, schemas, scenario, lambda url: client(url, scenario.timeouts))
 
 
 def test_the_context_faults_are_in_the_table() -> None:

@@ -9,14 +9,12 @@ from typing import Any
 
 import pytest
 
-from conformance.faults import FAULTS, FaultProxy
 from conformance.harness import lchain
 from conformance.harness.checks import sdk as checks
 from conformance.harness.client import Client
-from conformance.harness.failures import ConformanceFailure
 from conformance.harness.schemas import SchemaSet
 from tests.fake_upstream import _close_clients, client, schemas, serve  # noqa: F401 (fixtures)
-from tests.test_faults import Scenario
+from tests.test_faults import Scenario, assert_fault_caught
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather.", "parameters": {
     "type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]
@@ -82,10 +80,4 @@ def upstream() -> Iterator[str]:
 def test_langchain_fault_is_caught_by_its_requirement(upstream: str, schemas: SchemaSet, scenario: Scenario) -> None:
     pytest.importorskip("langchain_openai", reason="the langchain group is not installed")
     pytest.importorskip("langchain_nvidia_ai_endpoints", reason="the langchain group is not installed")
-    scenario.run(client(upstream), schemas)  # the canned endpoint is clean: the check passes
-    with FaultProxy(upstream, [scenario.fault]) as proxy:
-        assert proxy.url is not None
-        with pytest.raises(ConformanceFailure) as caught:
-            scenario.run(client(proxy.url), schemas)
-    assert caught.value.requirement == scenario.requirement, str(caught.value)
-    assert scenario.requirement in FAULTS[scenario.fault].requirements
+    assert_fault_caught(upstream, schemas, scenario)
