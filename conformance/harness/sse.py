@@ -177,6 +177,17 @@ def _typed_run(region: bytes) -> _Typed | None:
     if head is None or tail is None:
         return None
     fields, out, raws = head
+
+    def take_run(run: list[bytes]) -> None:  # the events P + value + blank line
+        fields.extend([field] * len(run))
+        out.extend(run)
+        raws.extend(map(add, map(add, repeat(prefix), run), repeat(b"\n\n")))
+
+    def take(typed: _Typed) -> None:
+        fields.extend(typed[0])
+        out.extend(typed[1])
+        raws.extend(typed[2])
+
     if b"\n" in b"".join(values):  # blocks of other event lines between runs of this one
         cut = 0
         for i in compress(count(), map(contains, values, repeat(b"\n"))):
@@ -186,20 +197,12 @@ def _typed_run(region: bytes) -> _Typed | None:
                 return None
             run = values[cut:i]
             run.append(value)
-            fields += [field] * len(run)
-            out += run
-            raws += map(add, map(add, repeat(prefix), run), repeat(b"\n\n"))
-            fields += others[0]
-            out += others[1]
-            raws += others[2]
+            take_run(run)
+            take(others)
             cut = i + 1
         values = values[cut:]
-    fields += [field] * len(values)
-    out += values
-    raws += map(add, map(add, repeat(prefix), values), repeat(b"\n\n"))
-    fields += tail[0]
-    out += tail[1]
-    raws += tail[2]
+    take_run(values)
+    take(tail)
     return fields, out, raws
 
 
