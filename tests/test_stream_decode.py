@@ -194,7 +194,11 @@ def test_long_integers_stay_int(text):
 @example(texts=['{"a": 1}', "1" * 25])
 @example(texts=["12345678901", "123456789"])
 def test_decode_all_equals_json_loads_per_text(texts):
-    decoded = base.decode_all(texts)
+    assert_decoded_as_json_loads(texts, base.decode_all(texts))
+
+
+def assert_decoded_as_json_loads(texts, decoded):
+    """``decoded`` holds, text by text, ``json.loads``' value, or NOT_JSON where it raises."""
     assert len(decoded) == len(texts)
     for text, value in zip(texts, decoded):
         ref = outcome(json.loads, text)
@@ -356,14 +360,8 @@ def test_sampled_digit_guard_equals_the_full_scan(data):
 @example(texts=['"\ud800"', "[1]"])
 @example(texts=["\ufeff{}", "{}"])
 def test_decode_all_of_encoded_texts_equals_json_loads_per_text(texts):
-    decoded = base.decode_all(texts, encoded=[t.encode("utf-8", "surrogatepass") for t in texts])
-    assert len(decoded) == len(texts)
-    for text, value in zip(texts, decoded):
-        ref = outcome(json.loads, text)
-        if ref[0] == "error":
-            assert value is base.NOT_JSON, text
-        else:
-            assert same(value, ref[1]), (text, value, ref)
+    assert_decoded_as_json_loads(texts, base.decode_all(texts, encoded=[t.encode("utf-8", "surrogatepass")
+                                                                         for t in texts]))
 
 
 @given(raw=st.one_of(any_stream, dominated), stop_at_done=st.booleans())
