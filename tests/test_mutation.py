@@ -382,3 +382,56 @@ def test_run_settings_name_real_faults():
     shared = mutation.shared_requirements()
     assert {"OAI-CTX-001", "OAI-CTX-004", "OAI-CTX-005", "ANT-CTX-002"} <= set(shared)
     assert not {"OAI-CTX-003", "ANT-CTX-001", "OAI-CTX-009", "ANT-CTX-004"} & set(shared)
+
+
+def test_a_fault_on_the_shared_selection_is_judged_against_the_shared_baseline(tmp_path: Path):
+    rate = mutation.RUN_SETTINGS["rate-limit-429"]
+    assert rate.shared_selection and not rate.shared_baseline and not rate.options
+    assert "HTTP-STATUS-001" not in mutation.shared_requirements()  # it joins no selection
+    selections: dict[str, list[str]] = {}
+
+    def suite(url: str, requirements: list[str], reports: Path, **options: Any) -> mutation.RunReport:
+        selections[reports.name] = sorted(requirements)
+        doc = _doc(**{rid.replace("-", "_"): row({f"t::{rid}": "passed"}) for rid in [*requirements, "HTTP-STATUS-001"]})
+        if reports.name == "rate-limit-429":
+            doc["requirements"]["HTTP-STATUS-001"]["violations"] = [
+                {"test": "t::OAI-STREAM-002", "kind": "failed", "message": "429"}]
+        return parse_report(doc)
+
+    _, results = run_mutation([FAULTS["rate-limit-429"], FAULTS["drop-done"]], "http://127.0.0.1:9", tmp_path,
+                              profile="reference", key_env=None, suite=suite, log=lambda line: None)
+    assert sorted(selections) == ["baseline", "drop-done", "rate-limit-429"]  # no baseline of its own
+    assert selections["rate-limit-429"] == selections["baseline"] == mutation.shared_requirements()
+    result = results[0]
+    assert result.outcome == "caught" and result.caught_by == ["HTTP-STATUS-001"]
+    assert "against the shared baseline" in result.detail
+
+
+def _write_run(where: Path, **rows: dict[str, Any]) -> Path:
+    where.mkdir(parents=True)
+    (where / "conformance.json").write_text(json.dumps(_doc(**rows)), encoding="utf-8")
+    return where
+
+
+def test_measured_elsewhere_judges_the_given_runs_and_runs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    base = _write_run(tmp_path / "rerun", OAI_EVAL_003=row({T1: "passed"}))
+    planted = _write_run(tmp_path / "planted", OAI_EVAL_003=row({T1: "failed"}, (T1, "failed"), outcome="failed"))
+    same = _write_run(tmp_path / "same", OAI_EVAL_003=row({T1: "passed"}))
+
+    def no_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a measured fault must not be run")
+
+    monkeypatch.setattr(mutation, "run_mutation", no_run)
+    argv = ["--faults", "eval-answers-corrupted", "--reports-dir", str(tmp_path / "m")]
+    assert mutation.main([*argv, "--measured", f"eval-answers-corrupted={base},{planted}"]) == 0
+    doc = json.loads((tmp_path / "m" / "mutation.json").read_text())
+    (result,) = doc["results"]
+    assert result["outcome"] == "caught" and result["caught_by"] == ["OAI-EVAL-003"]
+    assert result["detail"].startswith(f"measured by runs made elsewhere: {planted} (through the proxy) against {base}")
+    # the bad fixtures: a faulted run that shows nothing new, and a run that is missing
+    assert mutation.main([*argv, "--measured", f"eval-answers-corrupted={base},{same}"]) == 1
+    assert json.loads((tmp_path / "m" / "mutation.json").read_text())["results"][0]["outcome"] == "missed"
+    assert mutation.main([*argv, "--measured", f"eval-answers-corrupted={base},{tmp_path / 'nope'}"]) == 1
+    assert json.loads((tmp_path / "m" / "mutation.json").read_text())["results"][0]["outcome"] == "broken"
+    with pytest.raises(SystemExit):
+        mutation.main([*argv, "--measured", "no-such-fault=a,b"])

@@ -8,6 +8,8 @@
 #         | concurrent (a second full suite runs against the same server at the same time; its
 #           verdicts are compared too)
 #         | parallel (pytest -n 4: four workers share the server's four slots; issue 13 §3)
+#         | loaded-parallel (both at once: pytest -n 4 while two busy loops load both cores; CI's
+#           one run for both properties, the busiest the machine gets)
 #
 # Needs an activated environment with the suite installed and `python -m conformance.reference
 # prepare` done. Writes OUTDIR/<n>-<mode>/ reports, OUTDIR/stability.md and the server log.
@@ -48,6 +50,11 @@ for mode in "${modes[@]}"; do
       kill $l1 $l2 2>/dev/null; wait $l1 $l2 2>/dev/null ;;
     parallel)
       pytest -q -n 4 "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1 ;;
+    loaded-parallel)
+      ( while :; do :; done ) & l1=$!
+      ( while :; do :; done ) & l2=$!
+      pytest -q -n 4 "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1
+      kill $l1 $l2 2>/dev/null; wait $l1 $l2 2>/dev/null ;;
     concurrent)
       pytest -q "${common[@]}" --reports-dir="$dir-second" > "$dir-second.log" 2>&1 & second=$!
       pytest -q "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1
