@@ -384,29 +384,6 @@ def test_run_settings_name_real_faults():
     assert not {"OAI-CTX-003", "ANT-CTX-001", "OAI-CTX-009", "ANT-CTX-004"} & set(shared)
 
 
-def test_a_fault_on_the_shared_selection_is_judged_against_the_shared_baseline(tmp_path: Path):
-    rate = mutation.RUN_SETTINGS["rate-limit-429"]
-    assert rate.shared_selection and not rate.shared_baseline and not rate.options
-    assert "HTTP-STATUS-001" not in mutation.shared_requirements()  # it joins no selection
-    selections: dict[str, list[str]] = {}
-
-    def suite(url: str, requirements: list[str], reports: Path, **options: Any) -> mutation.RunReport:
-        selections[reports.name] = sorted(requirements)
-        doc = _doc(**{rid.replace("-", "_"): row({f"t::{rid}": "passed"}) for rid in [*requirements, "HTTP-STATUS-001"]})
-        if reports.name == "rate-limit-429":
-            doc["requirements"]["HTTP-STATUS-001"]["violations"] = [
-                {"test": "t::OAI-STREAM-002", "kind": "failed", "message": "429"}]
-        return parse_report(doc)
-
-    _, results = run_mutation([FAULTS["rate-limit-429"], FAULTS["drop-done"]], "http://127.0.0.1:9", tmp_path,
-                              profile="reference", key_env=None, suite=suite, log=lambda line: None)
-    assert sorted(selections) == ["baseline", "drop-done", "rate-limit-429"]  # no baseline of its own
-    assert selections["rate-limit-429"] == selections["baseline"] == mutation.shared_requirements()
-    result = results[0]
-    assert result.outcome == "caught" and result.caught_by == ["HTTP-STATUS-001"]
-    assert "against the shared baseline" in result.detail
-
-
 def _write_run(where: Path, **rows: dict[str, Any]) -> Path:
     where.mkdir(parents=True)
     (where / "conformance.json").write_text(json.dumps(_doc(**rows)), encoding="utf-8")
