@@ -83,6 +83,60 @@ def test_ordinary_tests_share_the_lock(tmp_path):
         t.join(10)
 
 
+def test_the_lock_says_when_its_holder_runs_alone(tmp_path):
+    (lock,) = _locks(tmp_path, 1)
+    assert not lock.exclusive()
+    with lock.hold(alone=False):
+        assert not lock.exclusive()
+    with lock.hold(alone=True):
+        assert lock.exclusive()
+    assert not lock.exclusive()
+    lock.close()
+
+
+def test_an_alone_test_is_not_handed_an_exchange_made_beside_other_tests(tmp_path):
+    """Under -n, a cached answer made while other tests' requests were in flight may have been
+    batched with them: an alone test (which compares generations) gets it made again, alone."""
+    import httpx
+
+    from conformance.harness import profiles
+    from conformance.harness.client import Client
+    from conformance.harness.facades import OpenAI, Passive
+    from conformance.harness.requirements import load_catalog
+    from conformance.harness.schemas import SchemaSet
+
+    sent: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(1)
+        return httpx.Response(200, json={
+            "id": f"c{len(sent)}", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}})
+
+    (lock,) = _locks(tmp_path, 1)
+    oai = OpenAI(client=Client("http://endpoint.test", transport=httpx.MockTransport(handler)),
+                 schemas=SchemaSet(flavors=("compat",)), model="m", exclusive=lock.exclusive,
+                 passive=Passive(profile=profiles.load("generic"), catalog=load_catalog()))
+    body = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 1}
+    try:
+        with lock.hold(alone=False):
+            first = oai.chat(body)
+            assert oai.chat(body).exchange is first.exchange and len(sent) == 1  # ordinary tests share it
+        with lock.hold(alone=True):
+            again = oai.chat(body)
+            assert again.exchange is not first.exchange and len(sent) == 2  # made again, alone
+            assert oai.chat(body).exchange is again.exchange and len(sent) == 2
+        with lock.hold(alone=False):
+            assert oai.chat(body).exchange is again.exchange  # one made alone serves everyone
+        serial = OpenAI(client=oai.client, schemas=oai.schemas, passive=oai.passive, model="m")
+        made = serial.chat(body)
+        assert serial.chat(body).exchange is made.exchange and len(sent) == 3  # a serial run: always alone
+    finally:
+        oai.client.close()
+        lock.close()
+
+
 # --- worker → controller -----------------------------------------------------------------------------
 
 def _state():

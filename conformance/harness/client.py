@@ -94,6 +94,16 @@ class Forwarded:
         return b"".join(self.chunks)
 
 
+#: An idle pooled connection is reused for at most 1 s. Servers close idle keep-alive connections
+#: after their own timeout: 5 s for cpp-httplib (llama.cpp), uvicorn (vLLM, SGLang, NIM) and Node,
+#: 2 s for gunicorn; httpx's default expiry is the same 5 s, so a request sent on a connection idle
+#: for ~5 s races the server's close and fails with "Server disconnected without sending a
+#: response" (measured: OAI-CTX-003 turned broken once in a loaded ``-n 4`` run on the reference).
+#: Reusing only connections idle for < 1 s keeps that race out of every verdict.
+KEEPALIVE_EXPIRY_S = 1.0
+POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY_S)
+
+
 class Client:
     """Sync and async HTTP to one endpoint. Tests never build their own clients."""
 
@@ -228,7 +238,8 @@ class Client:
     def _sync_client(self) -> httpx.Client:
         if self._sync is None:
             self._sync = httpx.Client(
-                timeout=self.timeouts.httpx(), transport=self._transport, follow_redirects=False, trust_env=False
+                timeout=self.timeouts.httpx(), transport=self._transport, follow_redirects=False, trust_env=False,
+                limits=POOL_LIMITS,
             )
         return self._sync
 
@@ -352,7 +363,7 @@ class Client:
             if transport is None and isinstance(self._transport, httpx.AsyncBaseTransport):
                 transport = self._transport  # e.g. httpx.MockTransport serves both
             client = httpx.AsyncClient(timeout=self.timeouts.httpx(), transport=transport, follow_redirects=False,
-                                       trust_env=False)
+                                       trust_env=False, limits=POOL_LIMITS)
             entry = self._async_clients[loop] = (client, asyncio.Semaphore(self.max_concurrency))
         return entry
 

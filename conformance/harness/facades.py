@@ -129,7 +129,10 @@ class OpenAI:
     schemas: SchemaSet
     passive: Passive
     model: str
-    _cache: dict[str, Any] = field(default_factory=dict)
+    #: Whether no other test's request can be in flight now: always in a serial run; in a parallel
+    #: worker only while it holds the run-alone lock (``parallel.RunAloneLock.exclusive``).
+    exclusive: Callable[[], bool] = field(default=lambda: True)
+    _cache: dict[str, tuple[Exchange, bool]] = field(default_factory=dict)
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -154,13 +157,20 @@ class OpenAI:
 
     def _send(self, key: str, reuse: bool, send: Callable[[], Exchange]) -> Exchange:
         """Send, or hand back the exchange of an identical earlier request when ``reuse`` is set.
-        Passive checks always run again on what is returned, so each test records its findings."""
+        Passive checks always run again on what is returned, so each test records its findings.
+        A test that runs alone (under ``pytest -n``) is not handed an exchange made while other
+        tests' requests were in flight: batching with them may have changed the generation, and the
+        alone tests compare generations (measured: OAI-RESP-014 turned non-strict on a cached
+        blocking answer in a loaded ``-n 4`` run). It is made again, alone, and kept."""
+        alone = self.exclusive()
         if reuse and (hit := self._cache.get(key)) is not None:
-            self.client.log.append((hit, f"reused exchange #{hit.seq}"))
-            return hit
+            cached, made_alone = hit
+            if made_alone or not alone:
+                self.client.log.append((cached, f"reused exchange #{cached.seq}"))
+                return cached
         ex = send()
         if reuse:
-            self._cache[key] = ex
+            self._cache[key] = (ex, alone)
         return ex
 
     def json_exchange(self, ex: Exchange) -> Any:

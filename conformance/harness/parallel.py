@@ -83,6 +83,11 @@ class RunAloneLock:
         self.folder = Path(folder)
         self._gate = os.open(self.folder / "gate", os.O_RDWR | os.O_CREAT, 0o600)
         self._rw = os.open(self.folder / "rw", os.O_RDWR | os.O_CREAT, 0o600)
+        #: True while this process holds the lock exclusively (no other worker's test runs).
+        self.held_alone = False
+
+    def exclusive(self) -> bool:
+        return self.held_alone
 
     @contextlib.contextmanager
     def hold(self, *, alone: bool) -> Iterator[None]:
@@ -90,9 +95,11 @@ class RunAloneLock:
             fcntl.flock(self._gate, fcntl.LOCK_EX)
             try:
                 fcntl.flock(self._rw, fcntl.LOCK_EX)
+                self.held_alone = True
                 try:
                     yield
                 finally:
+                    self.held_alone = False
                     fcntl.flock(self._rw, fcntl.LOCK_UN)
             finally:
                 fcntl.flock(self._gate, fcntl.LOCK_UN)

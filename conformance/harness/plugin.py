@@ -804,8 +804,11 @@ def passive(llmconf_state: RunState) -> Passive:
 
 @pytest.fixture(scope="session")
 def oai(client: Client, schemas: SchemaSet, passive: Passive, model: str, llmconf_state: RunState) -> OpenAI:
-    """The OpenAI-compatible API facade (session-wide, so identical requests are shared)."""
-    return OpenAI(client=client, schemas=schemas, passive=passive, model=model)
+    """The OpenAI-compatible API facade (session-wide, so identical requests are shared; under
+    ``pytest -n`` an alone test is not handed one made beside other tests: ``OpenAI._send``)."""
+    lock = llmconf_state.lock
+    return OpenAI(client=client, schemas=schemas, passive=passive, model=model,
+                  **({"exclusive": lock.exclusive} if lock is not None else {}))
 
 
 @pytest.fixture(scope="session")
