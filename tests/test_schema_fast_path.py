@@ -79,6 +79,12 @@ HANDMADE = [
                                                                  "input": {}}},
     {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
     {"type": "content_block_start", "index": 0, "content_block": {"type": "redacted_thinking", "data": "abc"}},
+    # Not members of the closed delta union (the chain's final "else": false): unknown, missing, not
+    # a string, a member's body under another member's type.
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "bogus_delta", "text": "Hi"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"text": "Hi"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": None, "text": "Hi"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "text": "Hi"}},
 ]
 SEEDS = _harvest() + HANDMADE
 RESPONSES = [s["response"] for s in SEEDS if isinstance(s.get("response"), dict)]
@@ -262,3 +268,47 @@ def test_a_wrong_rewrite_is_caught():
     original = s._compiled(sid)
     for wrong in (compiled(first_only), compiled(no_guard)):
         assert any(wrong.is_valid([x]) != original.is_valid(x) for x in probes)
+
+
+def test_closed_unions_end_their_chain_in_false():
+    """A union whose discriminator is required and enumerated with exactly the branches' values
+    (Anthropic's delta, the Response's closed enums) loses the separate required + enum check: the
+    chain ends in ``"else": false``; an open one (another value allowed, ``additionalProperties``
+    present) keeps both."""
+    from conformance.harness.schemas import _closed_discriminator
+
+    s = SchemaSet(flavors=("compat",))
+    docs = chain_discriminated_branches(s.documents)
+    delta = docs[schema_id("anthropic/_defs/delta")]
+    assert "type" not in delta["properties"] and "type" not in delta["required"]
+    link = delta
+    while "else" in link and link["else"] is not False:
+        link = link["else"]
+    assert link["else"] is False and link["if"]["properties"]["type"]["const"] == "signature_delta"
+    assert '"else": false' in json.dumps(docs[schema_id("openai/response")])
+    written = s.documents[schema_id("anthropic/_defs/delta")]
+    consts = {"text_delta", "input_json_delta", "citations_delta", "thinking_delta", "signature_delta"}
+    assert _closed_discriminator(written, "type", consts)
+    assert not _closed_discriminator(written, "type", consts - {"text_delta"})  # the enum allows one more
+    assert not _closed_discriminator({**written, "additionalProperties": False}, "type", consts)
+    assert not _closed_discriminator({**written, "required": []}, "type", consts)
+
+
+def test_a_closed_union_without_its_final_false_is_caught():
+    """Drop the required + enum check without ending the chain in false, and an unknown or missing
+    delta type is accepted where the written schema rejects it: the seeds catch it."""
+    s = SchemaSet(flavors=("compat",))
+    sid = schema_id("anthropic/stream/content_block_delta")
+    did = schema_id("anthropic/_defs/delta")
+    wrong_docs = chain_discriminated_branches(s.documents)
+    link = wrong_docs[did]
+    while link.get("else") is not False:
+        link = link["else"]
+    del link["else"]
+    reg = jsonschema_rs.Registry(list(wrong_docs.items()))
+    wrong = jsonschema_rs.validator_for({"$schema": DRAFT, "type": "array", "items": {"$ref": sid}},
+                                        registry=reg, base_uri=f"{ID_BASE}_test/open.json")
+    original, batch = s._compiled(sid), s._compiled_array(sid)
+    probes = [x for x in SEEDS if x.get("type") == "content_block_delta"]
+    assert all(batch.is_valid([x]) == original.is_valid(x) for x in probes)
+    assert any(wrong.is_valid([x]) != original.is_valid(x) for x in probes)

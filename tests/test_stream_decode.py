@@ -376,3 +376,94 @@ def test_decode_payloads_equals_decoding_the_payload_texts(raw, stop_at_done):
     assert len(got) == len(expected)
     for (kind, value), mine in zip(expected, got):
         assert (mine is base.NOT_JSON) if kind == "error" else same(mine, value)
+
+
+# -- issue 13 §2 (third pass): a guard sample that ids do not defeat, [DONE] found in the joined
+# bytes, a split that does not search the whole rest of a long stream for each event -------------
+
+@pytest.mark.parametrize("offset", range(10))
+@pytest.mark.parametrize("run", [18, 19, 20])
+def test_sampled_digit_guard_at_every_alignment(offset, run):
+    """Each alignment of a run against the sample (every 5th byte): 19 digits are always found,
+    18 never, whatever surrounds them (digits 5 bytes apart around the run included)."""
+    for filler in (b"x", b"1x1x1"):
+        data = (filler * 4)[:offset] + b"-" + b"7" * run + b"-" + filler * 3
+        assert base.has_long_digit_run(data) is (run >= 19), data
+
+
+def test_digit_guard_sample_rejects_the_benchmark_streams_without_a_full_scan():
+    """The recorded-like streams of ``benchmarks/sse_decode.py`` (ids such as
+    ``msg_7c1d2e3f4a5b6c7d`` and ``chatcmpl-...`` repeated in every event, 10-digit timestamps):
+    the sample alone rules out a run of 19 digits, so decode_all never translates the whole
+    stream (with a step of 6, the ids' alternate digits made it do so on every chat and Responses
+    stream)."""
+    from benchmarks.sse_decode import DELTAS, STREAMS
+
+    for api, make in STREAMS.items():
+        parser = SSEParser()
+        parser.feed(b"".join(make(DELTAS)), t=0.0)
+        parser.close()
+        source = b"\n".join(parser.encoded_data())
+        sample = source[::base._SAMPLE_STEP].translate(base._DIGITS_TO_ZERO)
+        assert base._SAMPLE_RUN not in sample, api
+        assert not base.has_long_digit_run(source)
+
+
+done_payloads = st.lists(st.one_of(json_texts, st.sampled_from(['"[DONE]"', '{"t": "[DONE]"}', "[DONE]", "[DONE] ",
+                                                                 "1" * 19, '{"id": 12345678901234567890}'])),
+                         max_size=6)
+
+
+@given(datas=done_payloads, done=st.sampled_from([None, "last", "twice"]), stop_at_done=st.booleans())
+@settings(max_examples=500, deadline=None)
+@example(datas=['{"a": 1}'], done="last", stop_at_done=False)
+@example(datas=[], done="last", stop_at_done=True)
+@example(datas=['"[DONE]"', '{"a": 1}'], done="last", stop_at_done=False)
+@example(datas=["[DONE]", '{"a": 1}'], done=None, stop_at_done=True)
+@example(datas=['{"a": 1}', "1" * 19], done="last", stop_at_done=False)
+@example(datas=['{"a": 1}', "{"], done=None, stop_at_done=False)
+def test_decode_payloads_with_and_without_a_final_done(datas, done, stop_at_done):
+    """decode_payloads tells the usual streams (no [DONE]; one [DONE], last) from the joined
+    bytes; the payloads and their values are those of payload_texts decoded by json.loads, for
+    streams with [DONE] as the last event, in a payload's text, twice, or nowhere, with long digit
+    runs and invalid JSON (the per-text path)."""
+    lines = [d.replace("\r", " ").replace("\n", " ") for d in datas]
+    lines += {"last": ["[DONE]"], "twice": ["[DONE]", "{}", "[DONE]"], None: []}[done]
+    parser = SSEParser()
+    parser.feed(b"".join(b"data: " + line.encode("utf-8", "surrogatepass") + b"\n\n" for line in lines), t=0.0)
+    parser.close()
+    texts = base.payload_texts(parser.events, stop_at_done=stop_at_done)
+    assert_decoded_as_json_loads(texts, base.decode_payloads(parser, stop_at_done=stop_at_done))
+
+
+_SEP_LINES = [b"event: response.output_text.delta", b"data: x", b"event: a"]
+
+
+@given(pieces=st.lists(st.one_of(st.sampled_from([b"x", b"\n", b"\n\n", b"event: a", b"ev", b"\ndata: ", b"{}"]),
+                                 st.binary(max_size=6)), max_size=40),
+       line=st.sampled_from(_SEP_LINES), span=st.integers(min_value=0, max_value=40))
+@settings(max_examples=800, deadline=None)
+def test_split_in_spans_equals_bytes_split(pieces, line, span):
+    """:func:`conformance.harness.sse._split` (a long input split a span at a time, cut at
+    occurrences of the separator) is ``bytes.split`` for separators ``b"\\n\\n" + line`` (which
+    cannot overlap themselves), whatever the span."""
+    from conformance.harness import sse
+
+    sep = b"\n\n" + line
+    data = b"".join(p if i % 3 else p + sep for i, p in enumerate(pieces))
+    saved = sse._SPLIT_SPAN
+    sse._SPLIT_SPAN = span
+    try:
+        assert sse._split(data, sep) == data.split(sep)
+    finally:
+        sse._SPLIT_SPAN = saved
+
+
+def test_split_in_spans_on_a_long_stream():
+    from conformance.harness import sse
+    from benchmarks.sse_decode import DELTAS, responses_stream
+
+    body = b"".join(responses_stream(DELTAS)) * 3
+    sep = b"\n\nevent: response.output_text.delta\ndata: "
+    assert len(body) > 2 * sse._SPLIT_SPAN
+    assert sse._split(body, sep) == body.split(sep)

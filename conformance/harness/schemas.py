@@ -16,7 +16,9 @@ runs only when an instance is invalid, to produce the detailed, path-sorted erro
 stream is checked with one compiled call per run of events of one type
 (:meth:`SchemaSet.invalid_indices_by_type`), against the schemas with two equivalence-preserving
 rewrites (:func:`chain_discriminated_branches`: a discriminated ``allOf`` of ``if``/``then`` becomes an
-``if``/``else`` chain, so a union stops at its matching alternative; :func:`given_type`: a run of
+``if``/``else`` chain, so a union stops at its matching alternative, and a closed union, whose
+discriminator is required and enumerated with exactly the branches' values, ends the chain in
+``false`` instead of checking ``required`` and ``enum`` first; :func:`given_type`: a run of
 type T is checked without the ``type`` const every item of it meets); only where that call finds an
 invalid instance are the instances checked one by one against the schemas as written, and only
 those get the error list. Verdicts and errors are those of the schemas as written
@@ -261,7 +263,14 @@ def chain_discriminated_branches(documents: Mapping[str, dict[str, Any]]) -> dic
     vacuous); if none holds, both require nothing. The annotations collected (what
     ``unevaluated*`` would see) are the same too, but the rewrite is not made at all when any
     document uses ``unevaluatedProperties``/``unevaluatedItems``, or when a ``$ref`` points into an
-    ``allOf`` (whose members the rewrite moves)."""
+    ``allOf`` (whose members the rewrite moves) or into ``properties`` (see below).
+
+    A closed union (:func:`_closed_discriminator`: the node also requires K and lists exactly the
+    ci in ``properties.K.enum``, and has no ``additionalProperties``) ends its chain with ``"else":
+    false`` and loses the ``required`` K and ``properties.K``: for an object, K present with value
+    ci makes ``if_i`` hold (the written ``required`` and ``enum`` hold too) and both require
+    ``T_i``; otherwise no ``if`` holds and both fail (the written ``required`` or ``enum`` fails,
+    the chain ends in false)."""
     out = copy.deepcopy(dict(documents))
     text = json.dumps(out)
     if '"unevaluatedProperties"' in text or '"unevaluatedItems"' in text:
@@ -269,7 +278,7 @@ def chain_discriminated_branches(documents: Mapping[str, dict[str, Any]]) -> dic
     for doc in out.values():
         for node in _subschemas(doc):
             ref = node.get("$ref")
-            if isinstance(ref, str) and "/allOf" in ref.partition("#")[2]:
+            if isinstance(ref, str) and ("/allOf" in ref.partition("#")[2] or "/properties" in ref.partition("#")[2]):
                 return out
     for doc in out.values():
         for node in list(_subschemas(doc)):
@@ -279,19 +288,46 @@ def chain_discriminated_branches(documents: Mapping[str, dict[str, Any]]) -> dic
             keys = [_discriminated_branch(b) for b in branches]
             if None in keys or len({k for k, _ in keys}) != 1 or len({c for _, c in keys}) != len(keys):
                 continue
+            key = keys[0][0]
+            closed = _closed_discriminator(node, key, {c for _, c in keys})
             chain: dict[str, Any] | None = None
             for branch in reversed(branches):
                 link = {"if": branch["if"], "then": branch["then"]}
                 if chain is not None:
                     link["else"] = chain
+                elif closed:  # no branch matched: K is missing or not one of the ci
+                    link["else"] = False
                 chain = link
             assert chain is not None
+            if closed:  # the chain's final else checks what required and enum checked
+                del node["properties"][key]
+                node["required"] = [k for k in node["required"] if k != key]
             del node["allOf"]
             if {"if", "then", "else"} & set(node):
                 node["allOf"] = [chain]
             else:
                 node.update(chain)
     return out
+
+
+def _closed_discriminator(node: dict[str, Any], key: str, consts: set[str]) -> bool:
+    """Whether ``node`` requires ``key`` and allows exactly the values ``consts`` for it:
+    ``key`` in its ``required`` and ``properties[key]`` exactly ``{"enum": [...]}`` listing the
+    strings ``consts`` (each once). Then, for an object, "``key`` present and one of the ``ci``" is
+    exactly "some branch's ``if`` holds", and :func:`chain_discriminated_branches` ends the chain
+    with ``"else": false`` in place of the ``required`` and ``enum`` checks: a union member is
+    found, and the object checked against it, with one look-up of ``key`` per branch tried instead
+    of a ``required`` look-up, an ``enum`` comparison and then the chain."""
+    props, required = node.get("properties"), node.get("required")
+    if not isinstance(props, dict) or not isinstance(required, list) or key not in required:
+        return False
+    if "additionalProperties" in node:  # it reads which members `properties` names
+        return False
+    sub = props.get(key)
+    if not isinstance(sub, dict) or set(sub) != {"enum"} or not isinstance(sub["enum"], list):
+        return False
+    values = sub["enum"]
+    return all(isinstance(v, str) for v in values) and len(set(values)) == len(values) and set(values) == consts
 
 
 #: The keywords a schema may have for :func:`given_type` to apply (no keyword that could look at

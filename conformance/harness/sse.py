@@ -61,6 +61,9 @@ class SSEEvent(NamedTuple):
 
 
 _new_event = tuple.__new__
+#: ``b"".join`` of (head, value, tail): one copy per event, where ``head + value + tail`` makes two
+#: (the zip's tuple is reused from one event to the next).
+_join = b"".join
 _FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 _BOM = b"\xef\xbb\xbf"
 _DATA_SEP = b"\ndata: "
@@ -114,6 +117,37 @@ def _typed_parts(blocks: list[bytes]) -> tuple[list[str], list[bytes]] | None:
     values = list(map(_THIRD, triples))
     del triples  # N tuples freed before N events are made (fewer objects for the GC to visit)
     return list(map(names.__getitem__, heads)), values
+
+
+#: Pieces :func:`_split` splits at once: below CPython's 30000-byte threshold for a search with a
+#: needle of 6 to 99 bytes, under which ``bytes.split`` searches without the two-way algorithm.
+_SPLIT_SPAN = 24576
+
+
+def _split(data: bytes, sep: bytes) -> list[bytes]:
+    """``data.split(sep)`` for a ``sep`` of at least two bytes that cannot overlap itself (no
+    proper prefix of it is also a suffix: ``b"\n\n" + line`` where only its first two bytes are
+    line ends), split a span of about :data:`_SPLIT_SPAN` bytes at a time.
+
+    CPython's ``bytes.split`` searches for each occurrence in the whole rest of ``data``; over
+    30000 bytes with a needle of 6 bytes or more, each search starts by preprocessing the needle
+    for the two-way algorithm (hundreds of instructions per event of a long stream). Cut at an
+    occurrence of ``sep``, ``data.split(sep)`` is the split of the part before it followed by the
+    split of the part after it: ``sep`` cannot overlap itself, so every occurrence is one that
+    ``split`` cuts at."""
+    n = len(data)
+    if n <= _SPLIT_SPAN:
+        return data.split(sep)
+    out: list[bytes] = []
+    start = 0
+    while n - start > _SPLIT_SPAN:
+        cut = data.find(sep, start + _SPLIT_SPAN)
+        if cut < 0:
+            break
+        out += data[start:cut].split(sep)
+        start = cut + len(sep)
+    out += data[start:].split(sep)
+    return out
 
 
 _Typed = tuple[list[str], list[bytes], list[bytes]]  # (event fields, data values, raw events)
@@ -171,7 +205,7 @@ def _typed_run(region: bytes) -> _Typed | None:
     stop = region.find(b"\n\n", last + len(prefix))
     if stop < 0:
         return None
-    values = region[first + len(prefix) : stop].split(sep)
+    values = _split(region[first + len(prefix) : stop], sep)
     head = _typed_blocks(region[:first])
     tail = _typed_blocks(region[stop + 2 :])
     if head is None or tail is None:
@@ -181,7 +215,7 @@ def _typed_run(region: bytes) -> _Typed | None:
     def take_run(run: list[bytes]) -> None:  # the events P + value + blank line
         fields.extend([field] * len(run))
         out.extend(run)
-        raws.extend(map(add, map(add, repeat(prefix), run), repeat(b"\n\n")))
+        raws.extend(map(_join, zip(repeat(prefix), run, repeat(b"\n\n"))))
 
     def take(typed: _Typed) -> None:
         fields.extend(typed[0])
@@ -243,6 +277,7 @@ class SSEParser:
     #: The UTF-8 bytes of each event's data where the fast path cut them (None where the byte-level
     #: path built the event), in step with ``events``: :meth:`encoded_data`.
     _encoded: list[bytes | None] = field(default_factory=list)
+    _built: int = 0  # how many of them the byte-level path built (the None entries of _encoded)
     #: ``True``: the byte-level path only (the reference the fast path is proven against).
     strict: bool = False
 
@@ -477,7 +512,7 @@ class SSEParser:
                 newlines = 2 * len(parts)
                 values = list(map(bytes.decode, parts))
                 fields, types = repeat(None), repeat("message")
-                raws = list(map(add, map(add, repeat(b"data: "), parts), repeat(b"\n\n")))
+                raws = list(map(_join, zip(repeat(b"data: "), parts, repeat(b"\n\n"))))
             elif region.startswith(b"event: "):
                 typed = _typed_run(region) or _typed_blocks(region)
                 if typed is None:
@@ -572,6 +607,7 @@ class SSEParser:
             )
         )
         self._encoded.append(None)
+        self._built += 1
         self._reset()
 
     def _reset(self) -> None:
@@ -622,7 +658,7 @@ class SSEParser:
         encoded, events = self._encoded, self.events
         if len(encoded) != len(events):
             return [e.data.encode("utf-8", "surrogatepass") for e in events]
-        if None not in encoded:
+        if not self._built:  # counted, not searched for (a comparison with None per event)
             return list(encoded)  # type: ignore[arg-type]
         return [e.data.encode("utf-8", "surrogatepass") if x is None else x for x, e in zip(encoded, events)]
 

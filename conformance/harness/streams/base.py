@@ -41,15 +41,18 @@ EXCERPT = 200  # characters of a malformed payload kept for messages
 
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGIT_RUN = b"0" * 19
-#: Any 19 consecutive positions hold 3 (or 4) multiples of 6, which are consecutive in ``b[::6]``.
-_SAMPLE_STEP, _SAMPLE_RUN = 6, b"000"
+#: Any 19 consecutive positions hold 3 (or 4) multiples of 5, which are consecutive in ``b[::5]``.
+#: An odd step: ids that alternate digits and letters (``msg_7c1d2e3f4a5b6c7d``, hex) put a digit
+#: at every other byte, which an even step (6) sees as digits in a row, on every event that
+#: repeats the id (a full scan of the stream each time); with step 5 the samples alternate.
+_SAMPLE_STEP, _SAMPLE_RUN = 5, b"000"
 
 
 def has_long_digit_run(data: bytes) -> bool:
     """Whether ``data`` holds a run of 19 or more ASCII digits. A run of 19 digits puts digits at 3
-    consecutive positions of every 6th byte: the sixth of ``data`` that ``data[::6]`` copies is
-    looked at first, and all of it only where that finds 3 digits in a row (13 or more in a row in
-    ``data``; timestamps have 10)."""
+    consecutive positions of every 5th byte: the fifth of ``data`` that ``data[::5]`` copies is
+    looked at first, and all of it only where that finds 3 digits in a row (11 or more in a row in
+    ``data``, or digits 5 bytes apart; timestamps have 10)."""
     if _SAMPLE_RUN not in data[::_SAMPLE_STEP].translate(_DIGITS_TO_ZERO):
         return False
     return _LONG_DIGIT_RUN in data.translate(_DIGITS_TO_ZERO)
@@ -77,6 +80,7 @@ def loads(data: str) -> Any:
 
 #: Stands for a text that is not JSON in :func:`decode_all`'s answer.
 NOT_JSON = object()
+_DONE_BYTES = DONE.encode()
 _data_of = attrgetter("data")
 
 
@@ -106,9 +110,23 @@ def decode_payloads(parser: SSEParser, *, stop_at_done: bool = False) -> list[An
     """:func:`decode_all` of :func:`payload_texts` of the parser's events (what the stream layers
     decode), orjson reading the bytes the parser decoded each payload from
     (:meth:`~conformance.harness.sse.SSEParser.encoded_data`)."""
+    encoded = parser.encoded_data()
+    if _orjson_loads is not None and encoded:
+        # The usual stream, told from the joined bytes (which the digit-run guard reads anyway) in
+        # C: no [DONE] at all (no event's data holds it), or one, as the last event (the only data
+        # that holds it is the last, which is exactly it); either way the payloads are a prefix.
+        joined = b"\n".join(encoded)
+        hits = joined.count(_DONE_BYTES)
+        if hits == 0 or (hits == 1 and encoded[-1] == _DONE_BYTES):
+            if hits:  # the joined bytes stay the guard's source: b"\n[DONE]" adds no digit
+                encoded = encoded[:-1]
+            decoded = _decode_fast(encoded, joined)
+            if decoded is not None:
+                return decoded
+            return _decode_each(list(map(_data_of, parser.events[: len(encoded)])))
     datas = list(map(_data_of, parser.events))
     positions = _payload_positions(datas, stop_at_done)
-    return decode_all(_take(datas, positions), encoded=_take(parser.encoded_data(), positions))
+    return decode_all(_take(datas, positions), encoded=_take(encoded, positions))
 
 
 @contextlib.contextmanager
@@ -151,12 +169,29 @@ def decode_all(texts: list[str], *, source: bytes | None = None,
     if _orjson_loads is not None and texts:
         if source is None:
             source = b"\n".join(encoded) if encoded is not None else "\n".join(texts).encode("utf-8", "surrogatepass")
-        if not has_long_digit_run(source):
-            try:
-                with gc_paused():
-                    return list(map(_orjson_loads, texts if encoded is None else encoded))
-            except (ValueError, RecursionError):
-                pass
+        decoded = _decode_fast(texts if encoded is None else encoded, source)
+        if decoded is not None:
+            return decoded
+    return _decode_each(texts)
+
+
+def _decode_fast(items: list[Any], source: bytes) -> list[Any] | None:
+    """``list(map(orjson.loads, items))`` when ``source`` (bytes holding every run of digits of the
+    items) has no run of 19 digits and orjson decodes every item; None otherwise (then
+    :func:`_decode_each` gives the answer)."""
+    if not items:
+        return []
+    if not has_long_digit_run(source):
+        try:
+            with gc_paused():
+                return list(map(_orjson_loads, items))
+        except (ValueError, RecursionError):
+            pass
+    return None
+
+
+def _decode_each(texts: list[str]) -> list[Any]:
+    """:func:`loads` of each text, :data:`NOT_JSON` where it raises ``ValueError``."""
     out: list[Any] = []
     for text in texts:
         try:
