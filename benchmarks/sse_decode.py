@@ -8,7 +8,7 @@ an Anthropic Messages stream of 400 ``content_block_delta`` events. Each is fed 
 feeds a live stream: one network chunk per SSE event, with arrival times.
 
 Contenders, timed in the same run, interleaved round by round (so that drift of a shared machine
-hits all of them alike), the median round taken:
+hits all of them alike), each ratio the median over rounds of the two round times' ratio:
 
 * ``floor`` (the anchor): split the body on ``b"\\n\\n"``, take the ``data: `` line, ``orjson.loads``
   it; no framing rules, no diagnostics, no validation. Nothing that decodes these streams can be
@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -414,34 +416,89 @@ def versions() -> dict[str, str]:
     return out
 
 
+def paired_ratio(anchor: Figure, fig: Figure) -> float:
+    """How many times faster ``fig`` decodes than ``anchor``: the median over rounds of the two
+    round times' ratio. Each round times every contender back to back, so a drift of a shared
+    machine (another process, a frequency change) hits both times of a round alike and cancels in
+    its ratio; the ratio of the two medians would mix rounds taken at different moments."""
+    return statistics.median(a / b for a, b in zip(anchor.seconds, fig.seconds, strict=True))
+
+
+def measure_all(*, rounds: int, reps: int, include_sdk: bool) -> dict[str, dict[str, Figure]]:
+    """:func:`measure` of every API and chunking, keyed ``api/chunking``."""
+    return {f"{api}/{chunking}": measure(api, chunking=chunking, rounds=rounds, reps=reps, include_sdk=include_sdk)
+            for api, chunking in [(a, c) for c in CHUNKINGS for a in STREAMS]}
+
+
+def measure_in_processes(processes: int, *, rounds: int, reps: int,
+                         include_sdk: bool) -> dict[str, dict[str, Figure]]:
+    """:func:`measure_all` in ``processes`` fresh interpreters, one after the other (never at the
+    same time: they would time each other), their rounds pooled. A process's memory layout and
+    hash seeds shift every contender's speed a little, and not alike: on this project's 2-core VM
+    one process's paired ratio differed from the next one's by up to ±10 %, which one process's
+    rounds cannot average out (pyperf spawns worker processes for the same reason)."""
+    pooled: dict[str, dict[str, Figure]] = {}
+    cmd = [sys.executable, "-m", "benchmarks.sse_decode", "--worker", "--rounds", str(rounds), "--reps", str(reps)]
+    if not include_sdk:
+        cmd.append("--no-sdk")
+    for _ in range(processes):
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600,
+                              cwd=Path(__file__).resolve().parents[1])
+        if done.returncode != 0:
+            raise RuntimeError(f"a benchmark process failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        for key, contenders in json.loads(done.stdout).items():
+            for name, (api, events, seconds) in contenders.items():
+                fig = pooled.setdefault(key, {}).setdefault(name, Figure(api, name, events, []))
+                fig.seconds.extend(seconds)
+    return pooled
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+#: Above this 1-minute load average (on top of the benchmark's own process) the figures are marked.
+BUSY_LOAD = 1.5
+
+
 def run(*, quick: bool = False, rounds: int | None = None, reps: int | None = None,
-        include_sdk: bool = True) -> dict[str, Any]:
+        include_sdk: bool = True, processes: int | None = None) -> dict[str, Any]:
     """Measure every API; return the JSON-able result (figures, ratios against the floor, verdicts
-    against the target)."""
-    rounds = rounds or (3 if quick else 9)
+    against the target). ``processes`` > 1: the rounds are taken in that many fresh interpreters
+    (:func:`measure_in_processes`), ``rounds`` in each."""
+    processes = processes or (1 if quick else 5)
+    rounds = rounds or (3 if quick else 5)
     reps = reps or (2 if quick else 10)
     result: dict[str, Any] = {
         "benchmark": NAME, "schema_version": SCHEMA_VERSION, "anchor": "floor",
         "target": {"contender": "suite", "min_ratio_vs_floor": TARGET_RATIO},
-        "deltas_per_stream": DELTAS, "rounds": rounds, "reps_per_round": reps,
-        "chunkings": CHUNKINGS, "versions": versions(), "streams": {},
+        "deltas_per_stream": DELTAS, "processes": processes, "rounds": rounds * processes,
+        "reps_per_round": reps, "chunkings": CHUNKINGS, "versions": versions(), "streams": {},
     }
-    for api, chunking in [(a, c) for c in CHUNKINGS for a in STREAMS]:
-        figures = measure(api, chunking=chunking, rounds=rounds, reps=reps, include_sdk=include_sdk)
+    load_before = _load_average()
+    measured = (measure_in_processes(processes, rounds=rounds, reps=reps, include_sdk=include_sdk)
+                if processes > 1 else measure_all(rounds=rounds, reps=reps, include_sdk=include_sdk))
+    result["load_average_1min"] = {"before": load_before, "after": _load_average()}
+    for key, figures in measured.items():
+        api, chunking = key.split("/")
         floor_rate = figures["floor"].rate(reps)
         entry: dict[str, Any] = {"api": api, "chunking": chunking, "events_per_stream": figures["floor"].events,
                                  "contenders": {}}
         for name, fig in figures.items():
             entry["contenders"][name] = {
                 "events_per_s": round(fig.rate(reps)),
-                "ratio_vs_floor": round(fig.rate(reps) / floor_rate, 4),
+                "ratio_vs_floor": round(paired_ratio(figures["floor"], fig), 4),
+                "ratio_of_medians": round(fig.rate(reps) / floor_rate, 4),
                 "median_round_s": round(fig.median(), 6),
                 "spread_pct": round(fig.spread_pct(), 1),
             }
         suite = entry["contenders"]["suite"]
-        entry["speedup_vs_strict"] = round(figures["suite"].rate(reps) / figures["suite_strict"].rate(reps), 3)
+        entry["speedup_vs_strict"] = round(paired_ratio(figures["suite_strict"], figures["suite"]), 3)
         if "sdk" in figures:
-            entry["suite_vs_sdk"] = round(figures["suite"].rate(reps) / figures["sdk"].rate(reps), 2)
+            entry["suite_vs_sdk"] = round(paired_ratio(figures["sdk"], figures["suite"]), 2)
         entry["meets_target"] = suite["ratio_vs_floor"] >= TARGET_RATIO
         result["streams"][f"{api}/{chunking}"] = entry
     return result
@@ -463,9 +520,17 @@ def render(result: dict[str, Any]) -> str:
                      f"({verdict} the target), {entry['speedup_vs_strict']}× the strict path{sdk}")
     v = result["versions"]
     lines.append(f"- python {v['python']}, orjson {v['orjson']}, jsonschema-rs {v['jsonschema_rs']}; "
-                 f"{result['rounds']} rounds × {result['reps_per_round']} decodes, median round")
+                 f"{result['rounds']} rounds ({result.get('processes', 1)} processes) × {result['reps_per_round']} "
+                 "decodes; × floor is the median over rounds of the round's floor time ÷ its suite time")
     for name, what in result["chunkings"].items():
         lines.append(f"- {name}: {what}")
+    load = result.get("load_average_1min") or {}
+    if load.get("after") is not None:
+        busy = max(x for x in (load.get("before"), load["after"]) if x is not None) > BUSY_LOAD
+        lines.append(f"- load average (1 min) {load.get('before')} before, {load['after']} after"
+                     + (": a busy machine. Other processes slow the floor and the suite unevenly (an SMT sibling "
+                        "or shared caches; measured on the project's 2-vCPU VM: one busy loop took the suite "
+                        "from ~0.55× to ~0.41× the floor); take the figures on a quiet machine" if busy else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -475,9 +540,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--reps", type=int)
     ap.add_argument("--no-sdk", action="store_true", help="leave out the SDK anchor")
+    ap.add_argument("--processes", type=int, help="fresh interpreters the rounds are taken in (default 5; quick 1)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one process of --processes
     ap.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     args = ap.parse_args(argv)
-    result = run(quick=args.quick, rounds=args.rounds, reps=args.reps, include_sdk=not args.no_sdk)
+    if args.worker:
+        measured = measure_all(rounds=args.rounds, reps=args.reps, include_sdk=not args.no_sdk)
+        sys.stdout.write(json.dumps({key: {name: (f.api, f.events, f.seconds) for name, f in figures.items()}
+                                     for key, figures in measured.items()}))
+        return 0
+    result = run(quick=args.quick, rounds=args.rounds, reps=args.reps, include_sdk=not args.no_sdk,
+                 processes=args.processes)
     text = render(result)
     sys.stdout.write(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ def test_every_contender_decodes_every_event(api):
 
 
 def test_run_reports_ratios_against_the_floor():
-    result = bench.run(rounds=1, reps=1, include_sdk=False)
+    result = bench.run(rounds=1, reps=1, include_sdk=False, processes=1)
     assert set(result["streams"]) == {f"{a}/{c}" for a in bench.STREAMS for c in bench.CHUNKINGS}
     for entry in result["streams"].values():
         assert entry["contenders"]["floor"]["ratio_vs_floor"] == 1.0
@@ -54,3 +54,23 @@ def test_runner_writes_reports_benchmarks_json(tmp_path, monkeypatch, capsys):
     assert doc["benchmarks"]["fake"]["benchmark"] == "fake" and doc["quick"] is True
     assert (tmp_path / "benchmarks" / "fake.md").read_text() == "fake figures\n"
     assert "fake figures" in capsys.readouterr().out
+
+
+def test_paired_ratio_cancels_a_drift_that_hits_both_times_of_a_round():
+    # The suite takes 2× the floor's time in every round; the machine slows down 3× in rounds 2-3
+    # (for both). The paired ratio sees 0.5 throughout; the ratio of medians sees the drift.
+    floor = bench.Figure("chat", "floor", 10, [1.0, 3.0, 3.0, 1.0, 1.0])
+    suite = bench.Figure("chat", "suite", 10, [2.0, 6.0, 6.0, 2.0, 6.0])
+    assert bench.paired_ratio(floor, suite) == 0.5
+    assert suite.rate(1) / floor.rate(1) == pytest.approx(1 / 6)  # medians 1.0 and 6.0: from different rounds
+    with pytest.raises(ValueError):
+        bench.paired_ratio(floor, bench.Figure("chat", "suite", 10, [1.0]))
+
+
+def test_rounds_taken_in_several_processes_are_pooled():
+    result = bench.run(rounds=1, reps=1, include_sdk=False, processes=2)
+    assert result["processes"] == 2 and result["rounds"] == 2
+    for entry in result["streams"].values():
+        assert entry["contenders"]["floor"]["ratio_vs_floor"] == 1.0
+        assert entry["contenders"]["suite"]["ratio_vs_floor"] > 0
+    assert "2 rounds (2 processes)" in bench.render(result)
