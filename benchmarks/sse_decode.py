@@ -500,7 +500,7 @@ def run(*, quick: bool = False, rounds: int | None = None, reps: int | None = No
         if "sdk" in figures:
             entry["suite_vs_sdk"] = round(paired_ratio(figures["sdk"], figures["suite"]), 2)
         entry["meets_target"] = suite["ratio_vs_floor"] >= TARGET_RATIO
-        result["streams"][f"{api}/{chunking}"] = entry
+        result["streams"][key] = entry
     return result
 
 

@@ -57,8 +57,9 @@ def test_runner_writes_reports_benchmarks_json(tmp_path, monkeypatch, capsys):
 
 
 def test_paired_ratio_cancels_a_drift_that_hits_both_times_of_a_round():
-    # The suite takes 2× the floor's time in every round; the machine slows down 3× in rounds 2-3
-    # (for both). The paired ratio sees 0.5 throughout; the ratio of medians sees the drift.
+    # The suite takes 2× the floor's time in four rounds; the machine slows down 3× in rounds 2-3
+    # (for both), and round 5 slows the suite alone. The paired ratio sees 0.5 (the median of the
+    # rounds' ratios); the ratio of medians takes its two medians from different rounds.
     floor = bench.Figure("chat", "floor", 10, [1.0, 3.0, 3.0, 1.0, 1.0])
     suite = bench.Figure("chat", "suite", 10, [2.0, 6.0, 6.0, 2.0, 6.0])
     assert bench.paired_ratio(floor, suite) == 0.5
@@ -68,6 +69,10 @@ def test_paired_ratio_cancels_a_drift_that_hits_both_times_of_a_round():
 
 
 def test_rounds_taken_in_several_processes_are_pooled():
+    pooled = bench.measure_in_processes(2, rounds=1, reps=1, include_sdk=False)
+    assert set(pooled) == {f"{a}/{c}" for a in bench.STREAMS for c in bench.CHUNKINGS}
+    for figures in pooled.values():  # one round from each process, for every contender
+        assert {name: len(fig.seconds) for name, fig in figures.items()} == dict.fromkeys(figures, 2)
     result = bench.run(rounds=1, reps=1, include_sdk=False, processes=2)
     assert result["processes"] == 2 and result["rounds"] == 2
     for entry in result["streams"].values():

@@ -37,6 +37,14 @@ done
 if [ -z "$url" ]; then echo "stability: the reference server did not start"; cat "$out/serve.err"; kill $server 2>/dev/null; exit 1; fi
 common=(--endpoint "$url" --profile reference --api-key-env LLMCONF_STABILITY_KEY)
 rc=0; runs=(); n=0
+# `loaded CMD...`: run CMD while two busy loops load both cores (the loops end with it).
+loaded() {
+  ( while :; do :; done ) & local l1=$!
+  ( while :; do :; done ) & local l2=$!
+  "$@"; local status=$?
+  kill $l1 $l2 2>/dev/null; wait $l1 $l2 2>/dev/null
+  return $status
+}
 for mode in "${modes[@]}"; do
   n=$((n + 1)); dir="$out/$n-$mode"; runs+=("$dir/conformance.json")
   start=$(date +%s)
@@ -44,17 +52,11 @@ for mode in "${modes[@]}"; do
     idle)
       pytest -q "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1 ;;
     loaded)
-      ( while :; do :; done ) & l1=$!
-      ( while :; do :; done ) & l2=$!
-      pytest -q "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1
-      kill $l1 $l2 2>/dev/null; wait $l1 $l2 2>/dev/null ;;
+      loaded pytest -q "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1 ;;
     parallel)
       pytest -q -n 4 "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1 ;;
     loaded-parallel)
-      ( while :; do :; done ) & l1=$!
-      ( while :; do :; done ) & l2=$!
-      pytest -q -n 4 "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1
-      kill $l1 $l2 2>/dev/null; wait $l1 $l2 2>/dev/null ;;
+      loaded pytest -q -n 4 "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1 ;;
     concurrent)
       pytest -q "${common[@]}" --reports-dir="$dir-second" > "$dir-second.log" 2>&1 & second=$!
       pytest -q "${common[@]}" --reports-dir="$dir" > "$dir.log" 2>&1 || rc=1
